@@ -1,0 +1,81 @@
+//! Command-line interface: one file per subcommand. Exit codes: 0 done; 1 failed while
+//! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target).
+
+mod plan;
+mod refresh;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lethe::config::Config;
+use lethe::pipeline;
+use tracing_subscriber::EnvFilter;
+
+/// lethe copies a consistent snapshot of production into dev and staging, masking every
+/// personal-data column on the way.
+#[derive(Debug, Parser)]
+#[command(name = "lethe", version, about)]
+struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "LETHE_CONFIG",
+        default_value = "lethe.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a refresh would do: tables, each column's rule, unmapped columns. Writes nothing.
+    Plan(plan::Args),
+    /// Refresh a target now: snapshot, mask, load into a shadow, swap.
+    Refresh(refresh::Args),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let config = Config::load(&cli.config).map_err(pipeline::Error::from)?;
+        match cli.command {
+            Command::Plan(args) => plan::run(&config, args).await,
+            Command::Refresh(args) => refresh::run(&config, args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new("lethe=info,warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

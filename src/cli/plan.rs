@@ -1,0 +1,66 @@
+//! `lethe plan <target>`: what a refresh would do, without writing anything.
+
+use std::process::ExitCode;
+
+use lethe::config::Config;
+use lethe::pipeline;
+
+/// Arguments of `lethe plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The target the plan is for, as named in lethe.toml.
+    target: String,
+}
+
+/// Prints every table with its estimated rows and every column with its rule, then what
+/// has no rule. Exits 3 when a refresh would be refused.
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+    config
+        .target(&args.target)
+        .map_err(lethe::config::ConfigErrors::from)?;
+    let planned = pipeline::plan(config).await?;
+    println!(
+        "plan for target `{}` (source schemas: {})",
+        args.target,
+        planned.schemas.join(", ")
+    );
+    for table in &planned.plan.tables {
+        let name = &table.table.name;
+        if table.skip {
+            println!(
+                "\n{name}  (~{} rows)  skip: created empty",
+                table.table.estimated_rows
+            );
+            continue;
+        }
+        println!("\n{name}  (~{} rows)", table.table.estimated_rows);
+        let width = table
+            .columns
+            .iter()
+            .map(|c| c.column.name.len())
+            .max()
+            .unwrap_or(0);
+        for column in &table.columns {
+            println!(
+                "  {:width$}  {:28}  {}",
+                column.column.name, column.column.type_name, column.describe
+            );
+        }
+        for column in table.table.columns.iter().filter(|c| c.generated) {
+            println!(
+                "  {:width$}  {:28}  (generated: recomputed in the target)",
+                column.name, column.type_name
+            );
+        }
+    }
+    for (partition, parent) in &planned.plan.partitions {
+        println!("\n{partition}  partition of {parent}: copied with it, under its rules");
+    }
+    if planned.problems.is_empty() {
+        println!("\nevery column has a rule");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!();
+        Err(planned.problems.into())
+    }
+}

@@ -1,0 +1,287 @@
+//! `lethe.toml`: where production is, which targets exist, and the masking key.
+//!
+//! Secrets come from the environment through `${NAME}` and are held as
+//! [`SecretString`] from the moment they are read, so no log or error can print them.
+
+mod env;
+mod location;
+
+pub use env::{EnvError, interpolate};
+pub use location::{ConfigError, ConfigErrors, Location};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The shortest masking key accepted: shorter keys make pseudonyms guessable.
+const MIN_KEY_BYTES: usize = 16;
+
+/// A loaded, interpolated and checked `lethe.toml`.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from; relative paths in it are relative to its folder.
+    pub file: PathBuf,
+    /// Production: read, never written.
+    pub source: SourceConfig,
+    /// Dev and staging databases, by the name the CLI uses.
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// How values are masked.
+    pub masking: MaskingConfig,
+}
+
+/// The production database.
+#[derive(Debug)]
+pub struct SourceConfig {
+    /// Connection URL; may hold a password.
+    pub url: SecretString,
+    /// The schemas to copy; every non-system schema when not given.
+    pub schemas: Option<Vec<String>>,
+}
+
+/// One dev or staging database.
+#[derive(Debug)]
+pub struct TargetConfig {
+    /// Connection URL; may hold a password.
+    pub url: SecretString,
+}
+
+/// The masking key and where the rules are.
+#[derive(Debug)]
+pub struct MaskingConfig {
+    /// The HMAC key behind every pseudonym.
+    pub key: SecretString,
+    /// The folder of `<schema>.toml` rule files.
+    pub rules_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    source: RawSource,
+    #[serde(default)]
+    targets: BTreeMap<String, Spanned<RawTarget>>,
+    masking: RawMasking,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: Spanned<String>,
+    schemas: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    url: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMasking {
+    key: Spanned<String>,
+    rules: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// Reads and checks a config file, interpolating `${NAME}` from the process environment.
+    pub fn load(file: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::in_file(file, format!("cannot read: {e}")))?;
+        Self::parse(file, &text, env::from_process)
+    }
+
+    /// Parses config text; `lookup` resolves `${NAME}`.
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
+        let mut errors = Vec::new();
+        let mut secret = |value: &Spanned<String>, what: &str| -> SecretString {
+            match interpolate(value.get_ref(), &lookup) {
+                Ok(v) if v.trim().is_empty() => {
+                    errors.push(ConfigError::at(
+                        Location::from_span(file, text, &value.span()),
+                        format!("{what} is empty"),
+                    ));
+                    SecretString::from(String::new())
+                }
+                Ok(v) => SecretString::from(v),
+                Err(e) => {
+                    errors.push(ConfigError::at(
+                        Location::from_span(file, text, &value.span()),
+                        format!("{what}: {e}"),
+                    ));
+                    SecretString::from(String::new())
+                }
+            }
+        };
+
+        let source = SourceConfig {
+            url: secret(&raw.source.url, "source url"),
+            schemas: raw.source.schemas,
+        };
+        let targets = raw
+            .targets
+            .iter()
+            .map(|(name, t)| {
+                let url = secret(&t.get_ref().url, &format!("target `{name}` url"));
+                (name.clone(), TargetConfig { url })
+            })
+            .collect();
+        let key = secret(&raw.masking.key, "masking key");
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        if secrecy::ExposeSecret::expose_secret(&key).len() < MIN_KEY_BYTES {
+            return Err(ConfigError::at(
+                Location::from_span(file, text, &raw.masking.key.span()),
+                format!(
+                    "masking key is shorter than {MIN_KEY_BYTES} bytes; use a long random secret"
+                ),
+            )
+            .into());
+        }
+
+        let base = file.parent().unwrap_or(Path::new("."));
+        let rules_dir = match &raw.masking.rules {
+            Some(dir) => {
+                let dir = interpolate(dir.get_ref(), &lookup).map_err(|e| {
+                    ConfigError::at(
+                        Location::from_span(file, text, &dir.span()),
+                        format!("masking rules: {e}"),
+                    )
+                })?;
+                base.join(dir)
+            }
+            None => base.join("masking-rules"),
+        };
+
+        Ok(Self {
+            file: file.to_path_buf(),
+            source,
+            targets,
+            masking: MaskingConfig { key, rules_dir },
+        })
+    }
+
+    /// The target of that name, or an error that lists the names there are.
+    pub fn target(&self, name: &str) -> Result<&TargetConfig, ConfigError> {
+        self.targets.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+            ConfigError::in_file(
+                &self.file,
+                format!(
+                    "no target named `{name}` (targets: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PROD" => Some("postgres://u:hunter2@prod/db".into()),
+            "KEY" => Some("0123456789abcdef-key".into()),
+            _ => None,
+        }
+    }
+
+    const GOOD: &str = r#"
+[source]
+url = "${PROD}"
+
+[targets.dev]
+url = "postgres://localhost/dev"
+
+[masking]
+key = "${KEY}"
+"#;
+
+    #[test]
+    fn parses_and_interpolates() {
+        let config = Config::parse(Path::new("/etc/lethe/lethe.toml"), GOOD, env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.source.url.expose_secret(),
+            "postgres://u:hunter2@prod/db"
+        );
+        assert_eq!(
+            config.masking.rules_dir,
+            Path::new("/etc/lethe/masking-rules")
+        );
+        assert!(config.target("dev").is_ok());
+        let err = config
+            .target("stg")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("no target named `stg` (targets: dev)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_variable_names_file_line_and_variable_only() {
+        let text = GOOD.replace("${KEY}", "${LETHE_KEY}");
+        let err = Config::parse(Path::new("lethe.toml"), &text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "lethe.toml:9:7: masking key: environment variable `LETHE_KEY` is not set"
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_short_key_are_errors_with_positions() {
+        let text = GOOD.replace("[masking]", "[masking]\nunmaped = \"fail\"");
+        let err = Config::parse(Path::new("lethe.toml"), &text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("lethe.toml:9:1: unknown field `unmaped`"),
+            "{err}"
+        );
+
+        let text = GOOD.replace("${KEY}", "short");
+        let err = Config::parse(Path::new("lethe.toml"), &text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("lethe.toml:9:7: masking key is shorter"),
+            "{err}"
+        );
+        assert!(!err.contains("short\""), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let config =
+            Config::parse(Path::new("lethe.toml"), GOOD, env).unwrap_or_else(|e| panic!("{e}"));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Reads the source schema from the system catalogs, inside the run's snapshot, into the
+//! engine-neutral [`crate::catalog`] model.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+
+use super::Error;
+use crate::catalog::{Column, Table, TableName, TypeKind};
+
+/// The user schemas of the source: every schema but the system ones and those that an
+/// extension owns.
+pub async fn user_schemas(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
+    sqlx::query_scalar(
+        "SELECT n.nspname::text FROM pg_namespace n
+         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                           WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+                             AND d.deptype = 'e')
+         ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(Error::query("listing the source schemas"))
+}
+
+/// Every ordinary and partitioned table of `schemas`, with its columns.
+pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<Table>, Error> {
+    let rows = sqlx::query(
+        "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
+                c.relkind = 'p' AS partitioned, greatest(c.reltuples, 0)::int8 AS estimate,
+                pn.nspname::text AS parent_schema, pc.relname::text AS parent_name
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+         LEFT JOIN pg_class pc ON pc.oid = i.inhparent
+         LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                             AND d.deptype = 'e')
+         ORDER BY 2, 3",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(Error::query("listing the source tables"))?;
+
+    let mut tables = Vec::with_capacity(rows.len());
+    let mut by_oid = BTreeMap::new();
+    for row in rows {
+        let oid: i64 = row.get("oid");
+        let parent_schema: Option<String> = row.get("parent_schema");
+        let parent_name: Option<String> = row.get("parent_name");
+        by_oid.insert(oid, tables.len());
+        tables.push(Table {
+            name: TableName::new(row.get::<String, _>("schema"), row.get::<String, _>("name")),
+            columns: Vec::new(),
+            estimated_rows: u64::try_from(row.get::<i64, _>("estimate")).unwrap_or(0),
+            partition_of: parent_schema
+                .zip(parent_name)
+                .map(|(s, n)| TableName::new(s, n)),
+            partitioned: row.get("partitioned"),
+        });
+    }
+
+    let oids: Vec<i64> = by_oid.keys().copied().collect();
+    let columns = sqlx::query(
+        "SELECT a.attrelid::int8 AS oid, a.attname::text AS name,
+                format_type(a.atttypid, a.atttypmod) AS type_name,
+                NOT a.attnotnull AS nullable, a.attgenerated <> '' AS generated,
+                coalesce(bt.typcategory, t.typcategory)::text AS category,
+                coalesce(bt.typname, t.typname)::text AS base_name,
+                CASE WHEN coalesce(bt.oid, t.oid) IN ('varchar'::regtype, 'bpchar'::regtype)
+                     THEN nullif(CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, -1) - 4
+                END AS max_chars,
+                EXISTS (SELECT 1 FROM pg_index x
+                        WHERE x.indrelid = a.attrelid AND x.indisunique AND x.indnatts = 1
+                          AND x.indkey[0] = a.attnum) AS is_unique
+         FROM pg_attribute a
+         JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+         WHERE a.attrelid = ANY($1::int8[]::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attrelid, a.attnum",
+    )
+    .bind(&oids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(Error::query("listing the source columns"))?;
+
+    for row in columns {
+        let oid: i64 = row.get("oid");
+        let Some(&index) = by_oid.get(&oid) else {
+            continue;
+        };
+        let category: String = row.get("category");
+        let base_name: String = row.get("base_name");
+        let max_chars: Option<i32> = row.get("max_chars");
+        tables[index].columns.push(Column {
+            name: row.get("name"),
+            type_name: row.get("type_name"),
+            kind: type_kind(&category, &base_name),
+            max_chars: max_chars.and_then(|n| usize::try_from(n).ok()),
+            nullable: row.get("nullable"),
+            generated: row.get("generated"),
+            unique: row.get("is_unique"),
+        });
+    }
+    Ok(tables)
+}
+
+/// A sequence and the value it had in the snapshot (`None`: never used).
+#[derive(Debug, Clone)]
+pub struct SequenceValue {
+    /// The sequence's name.
+    pub name: TableName,
+    /// Its `last_value`, when `nextval` has been called on it.
+    pub last_value: Option<i64>,
+}
+
+/// Every sequence of `schemas` with its current value, so the copy can continue numbering
+/// where production is.
+pub async fn sequences(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<SequenceValue>, Error> {
+    let rows = sqlx::query(
+        "SELECT schemaname::text AS schema, sequencename::text AS name, last_value
+         FROM pg_sequences WHERE schemaname = ANY($1) ORDER BY 1, 2",
+    )
+    .bind(schemas)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::query("reading the source sequences"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| SequenceValue {
+            name: TableName::new(row.get::<String, _>("schema"), row.get::<String, _>("name")),
+            last_value: row.get("last_value"),
+        })
+        .collect())
+}
+
+fn type_kind(category: &str, base_name: &str) -> TypeKind {
+    match (category, base_name) {
+        (_, "json" | "jsonb") => TypeKind::Json,
+        (_, "bytea") => TypeKind::Binary,
+        ("S", _) => TypeKind::Text,
+        ("N", _) => TypeKind::Numeric,
+        ("B", _) => TypeKind::Boolean,
+        ("D" | "T", _) => TypeKind::DateTime,
+        ("A", _) => TypeKind::Array,
+        ("E", _) => TypeKind::Enum,
+        _ => TypeKind::Other,
+    }
+}
+
+/// What identifies a database beyond its URL, to tell whether two URLs reach the same one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerIdentity {
+    /// `pg_control_system().system_identifier`, when the role may read it.
+    pub system_identifier: Option<i64>,
+    /// When the server started, with its port: equal only for the same running server.
+    pub started_and_port: (String, Option<i32>),
+    /// The database name.
+    pub database: String,
+}
+
+impl ServerIdentity {
+    /// Whether both identities name the same database of the same cluster.
+    pub fn same_database(&self, other: &Self) -> bool {
+        if self.database != other.database {
+            return false;
+        }
+        match (self.system_identifier, other.system_identifier) {
+            (Some(a), Some(b)) if a == b => true,
+            _ => self.started_and_port == other.started_and_port,
+        }
+    }
+}
+
+/// Reads the identity of the database a connection is on. Run it outside any transaction:
+/// a role that may not read `pg_control_system()` gets an error that is tolerated here.
+pub async fn identity(conn: &mut PgConnection) -> Result<ServerIdentity, Error> {
+    let row = sqlx::query(
+        "SELECT current_database()::text AS db, pg_postmaster_start_time()::text AS started,
+                inet_server_port() AS port",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::query("identifying the database"))?;
+    let system_identifier =
+        sqlx::query_scalar::<_, i64>("SELECT system_identifier FROM pg_control_system()")
+            .fetch_one(&mut *conn)
+            .await
+            .ok();
+    Ok(ServerIdentity {
+        system_identifier,
+        started_and_port: (row.get("started"), row.get("port")),
+        database: row.get("db"),
+    })
+}

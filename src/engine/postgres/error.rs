@@ -1,0 +1,164 @@
+//! Errors of the PostgreSQL engine, and the redaction that keeps cell values out of them.
+
+use std::fmt;
+
+use sqlx::postgres::PgDatabaseError;
+
+use super::{dump, dump_rewrite};
+
+/// What went wrong talking to PostgreSQL. No variant carries a password or a cell value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL could not be parsed (the URL itself is not repeated: it may hold a password).
+    #[error("the {side} database URL is not a valid PostgreSQL URL")]
+    BadUrl {
+        /// `source` or `target`.
+        side: &'static str,
+    },
+    /// A connection could not be opened.
+    #[error("cannot connect to the {side} database `{database}`: {source}")]
+    Connect {
+        /// `source` or `target`.
+        side: &'static str,
+        /// The database name.
+        database: String,
+        /// The cause.
+        source: DbFailure,
+    },
+    /// A statement failed.
+    #[error("{what}: {source}")]
+    Query {
+        /// What lethe was doing, naming the table or object.
+        what: String,
+        /// The cause.
+        source: DbFailure,
+    },
+    /// pg_dump could not produce the schema.
+    #[error(transparent)]
+    Dump(#[from] dump::DumpError),
+    /// The schema script could not be mapped onto the shadow schemas.
+    #[error(transparent)]
+    Rewrite(#[from] dump_rewrite::RewriteError),
+    /// The target is the source database: refusing to write to production.
+    #[error(
+        "refusing to refresh: the target `{database}` is the source database (same server and database)"
+    )]
+    TargetIsSource {
+        /// The database name.
+        database: String,
+    },
+    /// Another run holds the target's lock.
+    #[error("target database `{database}` is being refreshed by another lethe run")]
+    Busy {
+        /// The database name.
+        database: String,
+    },
+}
+
+impl Error {
+    /// Wraps a sqlx error with what lethe was doing.
+    pub fn query(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
+        let what = what.into();
+        move |e| Error::Query {
+            what,
+            source: redacted(e),
+        }
+    }
+}
+
+/// A database error as it may be shown: the SQLSTATE, the message with any quoted value
+/// from a data exception taken out, and the table, column and constraint it names.
+#[derive(Debug)]
+pub struct DbFailure(String);
+
+impl fmt::Display for DbFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbFailure {}
+
+impl DbFailure {
+    /// A worker task that panicked or was cancelled.
+    pub fn from_join(error: tokio::task::JoinError) -> Self {
+        DbFailure(format!("worker task ended abnormally: {error}"))
+    }
+}
+
+/// Turns a sqlx error into a [`DbFailure`], dropping cell values.
+///
+/// PostgreSQL quotes the offending value in data-exception messages (SQLSTATE class 22,
+/// e.g. `invalid input syntax for type integer: "..."`) and in the COPY context line; both
+/// are cut. DETAIL (which repeats key values) is never shown.
+pub fn redacted(error: sqlx::Error) -> DbFailure {
+    let Some(db) = error
+        .as_database_error()
+        .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
+    else {
+        return DbFailure(error.to_string());
+    };
+    let code = db.code();
+    let mut text = if code.starts_with("22") {
+        redact_quoted(db.message())
+    } else {
+        db.message().to_string()
+    };
+    text.push_str(&format!(" (SQLSTATE {code}"));
+    if let Some(table) = db.table() {
+        text.push_str(&format!(", table {table}"));
+    }
+    if let Some(column) = db.column() {
+        text.push_str(&format!(", column {column}"));
+    }
+    if let Some(constraint) = db.constraint() {
+        text.push_str(&format!(", constraint {constraint}"));
+    }
+    if let Some(place) = db.r#where().and_then(copy_place) {
+        text.push_str(&format!(", at {place}"));
+    }
+    text.push(')');
+    DbFailure(text)
+}
+
+/// Keeps `COPY t, line 5, column c` of a COPY context line and drops the value after it.
+fn copy_place(context: &str) -> Option<String> {
+    let line = context.lines().find(|l| l.starts_with("COPY "))?;
+    let end = line.find(": ").unwrap_or(line.len());
+    Some(line[..end].to_string())
+}
+
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quotes = false;
+    for c in message.chars() {
+        if c == '"' {
+            if in_quotes {
+                out.push_str("<redacted>\"");
+            } else {
+                out.push('"');
+            }
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_cut() {
+        assert_eq!(
+            redact_quoted("invalid input syntax for type integer: \"4111 1111\""),
+            "invalid input syntax for type integer: \"<redacted>\""
+        );
+        assert_eq!(
+            copy_place("COPY customers, line 3, column email: \"a@b.c\"").as_deref(),
+            Some("COPY customers, line 3, column email")
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! Dev and staging: every write goes into shadow schemas beside the live ones; only
+//! [`Target::swap`] changes what users of the database see.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgCopyIn};
+use tokio::sync::Mutex;
+
+use super::catalog::{self, SequenceValue, ServerIdentity};
+use super::dump_rewrite::{DumpStatement, SESSION_SETUP};
+use super::sql::{column_list, ident, literal, qualified, safe};
+use super::{Endpoint, Error};
+use crate::catalog::TableName;
+
+/// A fixed advisory-lock key: "lethe" refreshes of one database never overlap.
+const LOCK_KEY: i64 = 0x6c65_7468_6500_0001;
+/// The comment that marks a schema as a lethe shadow, so leftovers of a killed run are
+/// found (and only those are dropped).
+const SHADOW_MARK: &str = "lethe shadow";
+/// Longest identifier PostgreSQL keeps.
+const MAX_IDENT: usize = 63;
+
+/// The live, shadow and previous name of every copied schema.
+#[derive(Debug, Clone)]
+pub struct SchemaMap {
+    entries: Vec<SchemaNames>,
+}
+
+/// The three names one schema goes by during a refresh.
+#[derive(Debug, Clone)]
+struct SchemaNames {
+    live: String,
+    shadow: String,
+    previous: String,
+}
+
+impl SchemaMap {
+    /// Names the shadow and previous copy of each schema (`lethe_shadow_<name>`,
+    /// `lethe_prev_<name>`; a hash stands in for names too long to prefix).
+    pub fn new(schemas: &[String]) -> Self {
+        let name = |prefix: &str, schema: &str| {
+            let plain = format!("{prefix}{schema}");
+            if plain.len() <= MAX_IDENT {
+                plain
+            } else {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(schema.as_bytes());
+                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("{prefix}{hex}")
+            }
+        };
+        let entries = schemas
+            .iter()
+            .map(|s| SchemaNames {
+                live: s.clone(),
+                shadow: name("lethe_shadow_", s),
+                previous: name("lethe_prev_", s),
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// live name -> shadow name, for rewriting the schema script.
+    pub fn shadow_names(&self) -> BTreeMap<String, String> {
+        self.entries
+            .iter()
+            .map(|e| (e.live.clone(), e.shadow.clone()))
+            .collect()
+    }
+
+    /// Where a source table is loaded in the target during the run.
+    pub fn shadow_table(&self, table: &TableName) -> TableName {
+        let schema = self
+            .entries
+            .iter()
+            .find(|e| e.live == table.schema)
+            .map_or_else(|| table.schema.clone(), |e| e.shadow.clone());
+        TableName::new(schema, table.name.clone())
+    }
+}
+
+/// Holds the target's advisory lock for as long as it lives (the session keeps it).
+pub struct TargetLock {
+    _conn: PgConnection,
+}
+
+/// A dev or staging database.
+#[derive(Clone)]
+pub struct Target {
+    endpoint: Endpoint,
+}
+
+impl Target {
+    /// A target reached through `endpoint`.
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self { endpoint }
+    }
+
+    /// The database name, for messages.
+    pub fn database(&self) -> String {
+        self.endpoint.database()
+    }
+
+    /// Opens a connection to the target.
+    pub async fn connect(&self) -> Result<PgConnection, Error> {
+        self.endpoint.connect().await
+    }
+
+    /// Opens a connection set up the way pg_dump's script expects (empty search_path,
+    /// no function-body checks), for running schema statements.
+    async fn ddl_connection(&self) -> Result<PgConnection, Error> {
+        let mut conn = self.connect().await?;
+        for statement in SESSION_SETUP {
+            run(&mut conn, statement, "preparing a schema session").await?;
+        }
+        Ok(conn)
+    }
+
+    /// Which database this is.
+    pub async fn identity(&self) -> Result<ServerIdentity, Error> {
+        let mut conn = self.connect().await?;
+        catalog::identity(&mut conn).await
+    }
+
+    /// Takes the target's refresh lock, or fails at once if another run holds it.
+    pub async fn lock(&self) -> Result<TargetLock, Error> {
+        let mut conn = self.connect().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(Error::query("locking the target"))?;
+        if got {
+            Ok(TargetLock { _conn: conn })
+        } else {
+            Err(Error::Busy {
+                database: self.database(),
+            })
+        }
+    }
+
+    /// Drops shadow schemas left behind by a run that was killed.
+    pub async fn drop_leftover_shadows(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.connect().await?;
+        let leftovers: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace
+             WHERE obj_description(oid, 'pg_namespace') = $1 ORDER BY 1",
+        )
+        .bind(SHADOW_MARK)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(Error::query("looking for leftover shadow schemas"))?;
+        for schema in &leftovers {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema));
+            sqlx::raw_sql(safe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(Error::query(format!("dropping leftover schema {schema}")))?;
+        }
+        Ok(leftovers)
+    }
+
+    /// Creates the shadow schemas (with the live schemas' privileges) and runs the
+    /// pre-data script in them, in one transaction.
+    pub async fn create_shadow(
+        &self,
+        map: &SchemaMap,
+        pre_data: &[DumpStatement],
+    ) -> Result<(), Error> {
+        let mut conn = self.ddl_connection().await?;
+        run(&mut conn, "BEGIN", "starting the shadow build").await?;
+        for entry in &map.entries {
+            let create = format!(
+                "CREATE SCHEMA {0}; COMMENT ON SCHEMA {0} IS {1}",
+                ident(&entry.shadow),
+                literal(SHADOW_MARK)
+            );
+            run(
+                &mut conn,
+                &create,
+                &format!("creating schema {}", entry.shadow),
+            )
+            .await?;
+            let grants: Vec<(String, String)> = sqlx::query(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS who,
+                        a.privilege_type AS what
+                 FROM pg_namespace n, aclexplode(n.nspacl) a
+                 LEFT JOIN pg_roles r ON r.oid = a.grantee
+                 WHERE n.nspname = $1",
+            )
+            .bind(&entry.live)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(Error::query("reading the live schema's privileges"))?
+            .into_iter()
+            .map(|r| (r.get("who"), r.get("what")))
+            .collect();
+            for (who, what) in grants {
+                // `who` is quote_ident()-ed by the server; `what` is a privilege keyword.
+                let grant = format!("GRANT {what} ON SCHEMA {} TO {who}", ident(&entry.shadow));
+                run(&mut conn, &grant, "copying schema privileges").await?;
+            }
+        }
+        for statement in pre_data {
+            run(&mut conn, &statement.sql, &describe(statement)).await?;
+        }
+        run(&mut conn, "COMMIT", "committing the shadow schema").await
+    }
+
+    /// Starts `COPY ... FROM STDIN` into a shadow table on a connection of the caller's.
+    pub async fn copy_in<'c>(
+        conn: &'c mut PgConnection,
+        table: &TableName,
+        columns: &[&str],
+    ) -> Result<PgCopyIn<&'c mut PgConnection>, Error> {
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN",
+            qualified(table),
+            column_list(columns.iter().copied())
+        );
+        conn.copy_in_raw(&sql)
+            .await
+            .map_err(Error::query(format!("writing {table}")))
+    }
+
+    /// Runs the post-data script (keys, indexes, FKs, triggers) in the shadow: indexes and
+    /// unique/primary keys on `jobs` connections at once, everything else in order after.
+    pub async fn post_data(
+        &self,
+        statements: Vec<DumpStatement>,
+        jobs: usize,
+    ) -> Result<(), Error> {
+        let (parallel, ordered): (Vec<_>, Vec<_>) = statements
+            .into_iter()
+            .partition(|s| matches!(s.object_type.as_str(), "INDEX" | "CONSTRAINT"));
+        let queue = Arc::new(Mutex::new(parallel.into_iter()));
+        let mut workers = Vec::new();
+        for _ in 0..jobs.max(1) {
+            let queue = Arc::clone(&queue);
+            let target = self.clone();
+            workers.push(tokio::spawn(async move {
+                let mut conn = target.ddl_connection().await?;
+                loop {
+                    let next = queue.lock().await.next();
+                    let Some(statement) = next else {
+                        return Ok::<(), Error>(());
+                    };
+                    run(&mut conn, &statement.sql, &describe(&statement)).await?;
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.map_err(|e| Error::Query {
+                what: "building indexes".into(),
+                source: super::DbFailure::from_join(e),
+            })??;
+        }
+        let mut conn = self.ddl_connection().await?;
+        for statement in &ordered {
+            run(&mut conn, &statement.sql, &describe(statement)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets each shadow sequence to the source's value.
+    pub async fn set_sequences(
+        &self,
+        map: &SchemaMap,
+        values: &[SequenceValue],
+    ) -> Result<(), Error> {
+        let mut conn = self.connect().await?;
+        for value in values {
+            let Some(last) = value.last_value else {
+                continue;
+            };
+            let shadow = map.shadow_table(&value.name);
+            sqlx::query("SELECT pg_catalog.setval($1::regclass, $2, true)")
+                .bind(qualified(&shadow))
+                .bind(last)
+                .execute(&mut conn)
+                .await
+                .map_err(Error::query(format!("setting sequence {}", value.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the shadow live in one transaction; the live copy becomes the previous one
+    /// (an older previous copy is dropped first).
+    pub async fn swap(&self, map: &SchemaMap) -> Result<(), Error> {
+        let mut conn = self.connect().await?;
+        for entry in &map.entries {
+            let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&entry.previous));
+            run(&mut conn, &drop, "dropping the older previous copy").await?;
+        }
+        run(&mut conn, "BEGIN", "starting the swap").await?;
+        for entry in &map.entries {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(&entry.live)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(Error::query("swapping"))?;
+            let mut sql = String::new();
+            if exists {
+                sql.push_str(&format!(
+                    "ALTER SCHEMA {} RENAME TO {};\nCOMMENT ON SCHEMA {1} IS {};\n",
+                    ident(&entry.live),
+                    ident(&entry.previous),
+                    literal(&format!("lethe previous copy of {}", entry.live)),
+                ));
+            }
+            sql.push_str(&format!(
+                "ALTER SCHEMA {} RENAME TO {};\nCOMMENT ON SCHEMA {1} IS {};",
+                ident(&entry.shadow),
+                ident(&entry.live),
+                literal("lethe live copy"),
+            ));
+            run(&mut conn, &sql, &format!("swapping schema {}", entry.live)).await?;
+        }
+        run(&mut conn, "COMMIT", "committing the swap").await
+    }
+
+    /// Drops this run's shadow schemas after a failure; the live copy was never touched.
+    pub async fn discard(&self, map: &SchemaMap) -> Result<(), Error> {
+        let mut conn = self.connect().await?;
+        for entry in &map.entries {
+            let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&entry.shadow));
+            run(&mut conn, &drop, "dropping the shadow").await?;
+        }
+        Ok(())
+    }
+}
+
+async fn run(conn: &mut PgConnection, sql: &str, what: &str) -> Result<(), Error> {
+    sqlx::raw_sql(safe(sql.to_string()))
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(Error::query(what))
+}
+
+/// Names a schema statement for an error: its type and first line (DDL, never row data).
+fn describe(statement: &DumpStatement) -> String {
+    let first = statement.sql.lines().next().unwrap_or("").trim();
+    let first: String = first.chars().take(160).collect();
+    format!("schema step ({}) `{first}`", statement.object_type)
+}

@@ -1,0 +1,10 @@
+//! lethe: copies a consistent snapshot of a production database into dev and
+//! staging, streaming every row through per-column masking rules, so that no
+//! real customer data ever leaves production.
+
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod mask;
+pub mod pipeline;
+pub mod rules;

@@ -1,0 +1,121 @@
+//! Golden pseudonyms: a fixed key and inputs with the exact outputs they must give.
+//!
+//! A change to `fake`'s word lists, the RNG or the seed derivation would silently give
+//! every masked person a new identity between runs (and break joins with data masked
+//! earlier). These literals make such a change fail loudly instead. If one fails after a
+//! dependency update, do not re-pin it casually: every masked copy would change.
+
+use std::fmt::Write;
+
+use rand::Rng;
+
+use super::{MaskerSpec, MaskingKey, build};
+
+const KEY: &[u8] = b"golden-key";
+
+/// (masker kind, input, expected output) under [`KEY`] and the default domain.
+const GOLDEN: &[(&str, &str, &str)] = &[
+    (
+        "hash",
+        "alice@example.org",
+        "448219202e88a90fb54ffd87f90d3171",
+    ),
+    ("hash", "42", "d617cf7217289bedf129fa7d383879d2"),
+    ("first_name", "Alice", "Corine"),
+    ("first_name", "Bob", "Nicola"),
+    ("last_name", "Smith", "Considine"),
+    ("full_name", "Alice Smith", "Kacie Kshlerin"),
+    (
+        "email",
+        "alice@example.org",
+        "rashawn.waters.pncshvfmne92c@example.com",
+    ),
+    (
+        "email",
+        "bob@example.net",
+        "colton.grimes.fsq9y28xbx48n@example.com",
+    ),
+    ("phone", "+49 30 12345678", "+49 17 23517277"),
+    ("phone", "+1 (555) 010-9999", "+1 (306) 286-0052"),
+    ("phone", "030 1234567", "002 6784989"),
+    ("street", "1 Main Street", "1559 Daniel Pines"),
+    ("city", "Berlin", "Torpborough"),
+    ("postcode", "SW1A 1AA", "PR6F 1EC"),
+    ("postcode", "10115", "94806"),
+];
+
+fn mask(kind: &str, input: &str) -> String {
+    let spec = MaskerSpec {
+        kind: kind.to_owned(),
+        domain: None,
+        options: toml::Table::new(),
+    };
+    let masker = build(&spec).unwrap();
+    let mut out = String::new();
+    masker.mask(input, &MaskingKey::new(KEY), &mut out);
+    out
+}
+
+#[test]
+fn pseudonyms_are_pinned() {
+    for (kind, input, expected) in GOLDEN {
+        assert_eq!(mask(kind, input), *expected, "{kind} of {input:?}");
+    }
+}
+
+#[test]
+fn seed_and_rng_are_pinned() {
+    let key = MaskingKey::new(KEY);
+    // Also `printf 'email\0alice@example.org' | openssl dgst -sha256 -hmac golden-key`.
+    let seed: String =
+        key.seed("email", b"alice@example.org")
+            .iter()
+            .fold(String::new(), |mut hex, b| {
+                write!(hex, "{b:02x}").unwrap();
+                hex
+            });
+    assert_eq!(
+        seed,
+        "b55998edf4ab9226383cbf4be011d00a7d6fae5fc504087b527f15694ea0d2f9"
+    );
+    let first = key.rng("email", b"alice@example.org").next_u64();
+    assert_eq!(first, 17_179_458_648_754_315_968);
+}
+
+#[test]
+fn the_domain_defaults_to_the_kind_so_tables_agree() {
+    // `customers.email` and `tickets.reporter_email` both default to domain `email`.
+    let spec = MaskerSpec {
+        kind: "email".to_owned(),
+        domain: Some("email".to_owned()),
+        options: toml::Table::new(),
+    };
+    let mut out = String::new();
+    build(&spec)
+        .unwrap()
+        .mask("alice@example.org", &MaskingKey::new(KEY), &mut out);
+    assert_eq!(out, mask("email", "alice@example.org"));
+}
+
+#[test]
+fn every_masker_is_in_the_catalogue_in_order() {
+    let kinds: Vec<&str> = super::kinds().collect();
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    assert_eq!(kinds, sorted);
+    assert_eq!(
+        kinds,
+        [
+            "city",
+            "email",
+            "first_name",
+            "full_name",
+            "hash",
+            "last_name",
+            "partial",
+            "phone",
+            "postcode",
+            "street"
+        ]
+    );
+}

@@ -1,0 +1,166 @@
+//! The masker catalogue: every way a real value can be turned into its stand-in.
+//!
+//! A masker is pure and deterministic under the masking key: the same key, domain and
+//! input give the same output on any thread, in any table, in any run. That is what keeps
+//! joins and foreign keys working across masked columns. NULL never reaches a masker (NULL
+//! stays NULL), and `keep`, `null` and `constant` are plain rules, not maskers.
+//!
+//! Adding a masker is a one-file change: write the file with a `build` function and add
+//! one line to [`CATALOGUE`].
+
+mod address;
+mod email;
+#[cfg(test)]
+mod golden;
+mod hash;
+mod keyed;
+mod names;
+mod partial;
+mod phone;
+mod postcode;
+#[cfg(test)]
+mod testing;
+
+pub use keyed::MaskingKey;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::catalog::{Column, TypeKind};
+
+/// Turns one real value into its stand-in.
+pub trait Masker: Send + Sync + fmt::Debug {
+    /// Rejects, at plan time, a column this masker cannot fill (wrong type, too narrow),
+    /// so that no refresh fails half-way on row data. The message names no value.
+    fn check(&self, column: &Column) -> Result<(), String>;
+
+    /// Appends the stand-in for `input` to `out`. Infallible by design: everything that
+    /// could go wrong is ruled out by [`Masker::check`].
+    fn mask(&self, input: &str, key: &MaskingKey, out: &mut String);
+}
+
+/// What a rule file says about one masked column, before it is built.
+#[derive(Debug, Clone)]
+pub struct MaskerSpec {
+    /// The masker's name in the catalogue, e.g. `email`.
+    pub kind: String,
+    /// The consistency domain: columns that share it map equal inputs to equal outputs.
+    /// Defaults to the masker's kind.
+    pub domain: Option<String>,
+    /// The masker's own options (everything in the rule but `mask` and `domain`).
+    pub options: toml::Table,
+}
+
+/// Why a masker could not be built from its spec; the caller adds file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No masker of that name exists.
+    #[error("unknown masker `{kind}`{}", did_you_mean(kind))]
+    UnknownKind {
+        /// The name that was asked for.
+        kind: String,
+    },
+    /// The options do not fit the masker (unknown key, wrong type, out of range).
+    #[error("masker `{kind}`: {message}")]
+    BadOptions {
+        /// The masker's name.
+        kind: String,
+        /// What is wrong, without any value from the data.
+        message: String,
+    },
+}
+
+/// A masker's constructor: the resolved domain and the rule's own options.
+type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Masker>, String>;
+
+/// Every masker there is, by the name rules use.
+const CATALOGUE: &[(&str, Constructor)] = &[
+    ("city", address::build_city),
+    ("email", email::build),
+    ("first_name", names::build_first_name),
+    ("full_name", names::build_full_name),
+    ("hash", hash::build),
+    ("last_name", names::build_last_name),
+    ("partial", partial::build),
+    ("phone", phone::build),
+    ("postcode", postcode::build),
+    ("street", address::build_street),
+];
+
+/// Reads a masker's options into its `Options` struct. Unknown keys are an error that
+/// names the key, so a typo in a rule file never silently falls back to a default.
+fn parse_options<T: serde::de::DeserializeOwned>(options: toml::Table) -> Result<T, String> {
+    toml::Value::Table(options)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_owned())
+}
+
+/// Refuses, at plan time, a non-text column for a masker that produces text.
+fn require_text(column: &Column) -> Result<(), String> {
+    match column.kind {
+        TypeKind::Text => Ok(()),
+        _ => Err(format!(
+            "produces text, but the column is {}",
+            column.type_name
+        )),
+    }
+}
+
+/// Fails closed on a unique column for a masker that may give two real values the same
+/// stand-in: the copy would break on the constraint half-way, or worse, merge rows.
+fn refuse_unique(column: &Column) -> Result<(), String> {
+    if column.unique {
+        return Err(
+            "can give two different values the same stand-in, but the column is \
+             unique; use `hash` or `email` for it"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Builds the masker a rule asks for.
+pub fn build(spec: &MaskerSpec) -> Result<Arc<dyn Masker>, BuildError> {
+    let (_, constructor) = CATALOGUE
+        .iter()
+        .find(|(name, _)| *name == spec.kind)
+        .ok_or_else(|| BuildError::UnknownKind {
+            kind: spec.kind.clone(),
+        })?;
+    let domain = spec.domain.clone().unwrap_or_else(|| spec.kind.clone());
+    constructor(domain, spec.options.clone()).map_err(|message| BuildError::BadOptions {
+        kind: spec.kind.clone(),
+        message,
+    })
+}
+
+/// The names of every masker, for help texts and suggestions.
+pub fn kinds() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|(name, _)| *name)
+}
+
+fn did_you_mean(kind: &str) -> String {
+    let closest = kinds()
+        .map(|k| (edit_distance(kind, k), k))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| *d <= 3);
+    match closest {
+        Some((_, k)) => format!(" (did you mean `{k}`?)"),
+        None => format!(" (known: {})", kinds().collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Levenshtein distance, small strings only (names of things in rule files).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

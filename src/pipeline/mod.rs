@@ -1,0 +1,63 @@
+//! A refresh from start to end: plan, snapshot, shadow schema, parallel table streams,
+//! post-data, swap.
+
+pub mod copy;
+pub mod plan;
+pub mod progress;
+pub mod refresh;
+pub mod transform;
+
+pub use plan::{Plan, PlanProblems};
+pub use refresh::{RefreshOptions, RefreshSummary, plan, refresh};
+
+use crate::catalog::TableName;
+use crate::config::ConfigErrors;
+use crate::engine::postgres;
+
+/// Why a refresh (or a plan) did not complete. The process exit code follows from it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config or rules files are wrong (exit 2).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// Columns or tables without rules, or rules that cannot apply (exit 3).
+    #[error("{0}")]
+    Unmapped(#[from] PlanProblems),
+    /// The database failed, or refused (the target is the source: exit 3).
+    #[error(transparent)]
+    Database(#[from] postgres::Error),
+    /// A row could not be masked.
+    #[error(transparent)]
+    Transform(#[from] transform::TransformError),
+    /// Fewer or more rows arrived than were read: never swap such a copy in.
+    #[error("{table}: read {read} rows but the target stored {written}")]
+    RowCount {
+        /// The table.
+        table: TableName,
+        /// Rows read from the source.
+        read: u64,
+        /// Rows the target confirmed.
+        written: u64,
+    },
+    /// A masking worker vanished (it panicked).
+    #[error("a masking worker stopped unexpectedly")]
+    MaskWorkerLost,
+    /// A configured schema does not exist in the source.
+    #[error("schema `{0}` (listed in [source] schemas) does not exist in the source")]
+    NoSuchSchema(String),
+    /// A task panicked or was cancelled.
+    #[error("a copy task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// The exit code this error ends the process with: 2 bad config, 3 refused, 1 failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::NoSuchSchema(_) => 2,
+            Error::Unmapped(_) => 3,
+            Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
+            _ => 1,
+        }
+    }
+}

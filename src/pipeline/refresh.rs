@@ -1,0 +1,241 @@
+//! A whole run: the steps of ../design.md in order, with the target's live copy untouched
+//! until the final swap, and the shadow dropped on any failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::Error;
+use super::copy::{CopyStats, copy_table};
+use super::plan::Plan;
+use super::progress::Progress;
+use super::transform::RowTransform;
+use crate::config::Config;
+use crate::engine::postgres::dump::{Section, pg_dump_schema};
+use crate::engine::postgres::dump_rewrite::rewrite_dump;
+use crate::engine::postgres::{self, Endpoint, SchemaMap, Side, Snapshot, Target, catalog};
+use crate::mask::MaskingKey;
+use crate::rules::RuleSet;
+
+/// How a refresh runs.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// Tables copied at once (and connections per side).
+    pub jobs: usize,
+    /// Draw per-table progress lines on stderr.
+    pub progress: bool,
+}
+
+/// What a finished refresh moved.
+#[derive(Debug, Clone)]
+pub struct RefreshSummary {
+    /// The target's name in the config.
+    pub target: String,
+    /// Tables copied (skipped ones included: they are created empty).
+    pub tables: usize,
+    /// Rows written.
+    pub rows: u64,
+    /// COPY text bytes read from the source.
+    pub bytes: u64,
+    /// Wall time from start to swap.
+    pub elapsed: Duration,
+}
+
+impl RefreshSummary {
+    /// Rows per second over the whole run.
+    pub fn rows_per_sec(&self) -> f64 {
+        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Megabytes (10^6) of COPY text per second over the whole run.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A plan made inside an open snapshot, ready to run or to show.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// What stands in the way of running it.
+    pub problems: super::PlanProblems,
+    /// The copied schemas.
+    pub schemas: Vec<String>,
+    snapshot: Snapshot,
+}
+
+/// Loads the rules, reads the source schema in a fresh snapshot and matches the two.
+/// Writes nothing anywhere.
+pub async fn plan(config: &Config) -> Result<Planned, Error> {
+    let rules = RuleSet::load(&config.masking.rules_dir)?;
+    let source = Endpoint::parse(&config.source.url, Side::Source)?;
+    let mut snapshot = Snapshot::open(&source).await?;
+    let all = catalog::user_schemas(snapshot.conn()).await?;
+    let schemas = match &config.source.schemas {
+        Some(wanted) => {
+            if let Some(missing) = wanted.iter().find(|s| !all.contains(s)) {
+                return Err(Error::NoSuchSchema(missing.clone()));
+            }
+            wanted.clone()
+        }
+        None => all,
+    };
+    let tables = catalog::tables(snapshot.conn(), &schemas).await?;
+    let (plan, problems) = Plan::build(tables, &rules);
+    Ok(Planned {
+        plan,
+        problems,
+        schemas,
+        snapshot,
+    })
+}
+
+/// Refreshes the target named `target_name` from the source.
+pub async fn refresh(
+    config: &Config,
+    target_name: &str,
+    options: &RefreshOptions,
+) -> Result<RefreshSummary, Error> {
+    let started = Instant::now();
+    let target_config = config
+        .target(target_name)
+        .map_err(crate::config::ConfigErrors::from)?;
+    let target = Target::new(Endpoint::parse(&target_config.url, Side::Target)?);
+
+    let Planned {
+        plan,
+        problems,
+        schemas,
+        mut snapshot,
+    } = plan(config).await?;
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
+    let plan = Arc::new(plan);
+    if target.identity().await?.same_database(snapshot.identity()) {
+        return Err(postgres::Error::TargetIsSource {
+            database: target.database(),
+        }
+        .into());
+    }
+    let _lock = target.lock().await?;
+    for leftover in target.drop_leftover_shadows().await? {
+        warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
+    }
+
+    let (pre_data, post_data) = tokio::try_join!(
+        pg_dump_schema(
+            &config.source.url,
+            Some(snapshot.id()),
+            Section::PreData,
+            &schemas
+        ),
+        pg_dump_schema(
+            &config.source.url,
+            Some(snapshot.id()),
+            Section::PostData,
+            &schemas
+        ),
+    )
+    .map_err(postgres::Error::from)?;
+    let sequences = catalog::sequences(snapshot.conn(), &schemas).await?;
+    let map = SchemaMap::new(&schemas);
+    let pre_data = rewrite_dump(&pre_data, &map.shadow_names()).map_err(postgres::Error::from)?;
+    let post_data = rewrite_dump(&post_data, &map.shadow_names()).map_err(postgres::Error::from)?;
+    info!(tables = plan.tables.len(), schemas = ?schemas, "plan complete; building the shadow copy");
+
+    let key = Arc::new(MaskingKey::new(
+        config.masking.key.expose_secret().as_bytes(),
+    ));
+    let result = async {
+        target.create_shadow(&map, &pre_data).await?;
+        let copied = copy_all(
+            Arc::clone(&plan),
+            Arc::new(snapshot),
+            &target,
+            &map,
+            key,
+            options,
+        )
+        .await?;
+        target.set_sequences(&map, &sequences).await?;
+        info!("data loaded; building indexes and constraints");
+        target.post_data(post_data, options.jobs).await?;
+        target.swap(&map).await?;
+        Ok::<_, Error>(copied)
+    }
+    .await;
+
+    let copied = match result {
+        Ok(copied) => copied,
+        Err(error) => {
+            if let Err(cleanup) = target.discard(&map).await {
+                warn!(error = %cleanup, "could not drop the shadow copy; the next run will");
+            }
+            return Err(error);
+        }
+    };
+    Ok(RefreshSummary {
+        target: target_name.to_string(),
+        tables: plan.tables.len(),
+        rows: copied.rows,
+        bytes: copied.bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Copies every non-skipped table, `jobs` at a time, largest first.
+async fn copy_all(
+    plan: Arc<Plan>,
+    snapshot: Arc<Snapshot>,
+    target: &Target,
+    map: &SchemaMap,
+    key: Arc<MaskingKey>,
+    options: &RefreshOptions,
+) -> Result<CopyStats, Error> {
+    let progress = Progress::new(options.progress);
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let mut order: Vec<usize> = (0..plan.tables.len())
+        .filter(|&i| !plan.tables[i].skip)
+        .collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.estimated_rows));
+    let mut tasks = JoinSet::new();
+    for index in order {
+        let table = &plan.tables[index];
+        let transform = table
+            .masks_anything()
+            .then(|| Arc::new(RowTransform::new(table, Arc::clone(&key))));
+        let shadow = map.shadow_table(&table.table.name);
+        let mut bar = progress.table(&table.table.name.to_string(), table.table.estimated_rows);
+        let (plan, snapshot, target) = (Arc::clone(&plan), Arc::clone(&snapshot), target.clone());
+        let permits = Arc::clone(&permits);
+        // The progress lines already say when a table is done.
+        let quiet = options.progress;
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let table = &plan.tables[index];
+            let started = Instant::now();
+            let stats = copy_table(&snapshot, &target, &shadow, table, transform, &mut bar).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            if quiet {
+                debug!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
+            } else {
+                info!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
+            }
+            Ok::<_, Error>(stats)
+        });
+    }
+    let mut total = CopyStats::default();
+    while let Some(done) = tasks.join_next().await {
+        let stats = done??;
+        total.rows += stats.rows;
+        total.bytes += stats.bytes;
+    }
+    if let Ok(snapshot) = Arc::try_unwrap(snapshot) {
+        snapshot.close().await?;
+    }
+    Ok(total)
+}

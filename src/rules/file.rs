@@ -1,0 +1,200 @@
+//! One rules file, `<schema>.toml`: a section per table, a line per column.
+//!
+//! ```toml
+//! [customers]
+//! keep = ["id", "created_at"]          # copied as they are
+//! email = "email"                      # a masker by name
+//! phone = { mask = "phone", domain = "phone" }
+//! notes = "null"
+//! status_text = { mask = "constant", value = "n/a" }
+//!
+//! [audit_log]
+//! skip = true                          # created empty
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use toml::{Spanned, Value};
+
+use super::{ColumnRule, Rule, TableRules};
+use crate::catalog::TableName;
+use crate::config::{ConfigError, ConfigErrors, Location};
+use crate::mask::{self, MaskerSpec};
+
+type RawFile = BTreeMap<String, Spanned<BTreeMap<String, Spanned<Value>>>>;
+
+/// Parses one file; the schema is the file's stem (`public.toml` -> `public`).
+pub(super) fn parse(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<TableName, TableRules>, ConfigErrors> {
+    let schema = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+
+    let at = |span: std::ops::Range<usize>| Location::from_span(path, text, &span);
+    let mut errors = Vec::new();
+    let mut tables = BTreeMap::new();
+    for (table, section) in raw {
+        let mut rules = TableRules {
+            skip: false,
+            columns: BTreeMap::new(),
+            location: at(section.span()),
+        };
+        let mut found = Vec::new();
+        for (key, value) in section.into_inner() {
+            let location = at(value.span());
+            match (key.as_str(), value.into_inner()) {
+                ("skip", Value::Boolean(skip)) => rules.skip = skip,
+                ("keep", Value::Array(columns)) => {
+                    for column in columns {
+                        match column {
+                            Value::String(column) => {
+                                found.push((column, Rule::Keep, "keep".into(), location.clone()))
+                            }
+                            _ => errors.push(ConfigError::at(
+                                location.clone(),
+                                format!("{schema}.{table}: `keep` lists column names (strings)"),
+                            )),
+                        }
+                    }
+                }
+                (_, value) => match column_rule(value) {
+                    Ok((rule, describe)) => found.push((key, rule, describe, location)),
+                    Err(message) => errors.push(ConfigError::at(
+                        location,
+                        format!("{schema}.{table}.{key}: {message}"),
+                    )),
+                },
+            }
+        }
+        for (column, rule, describe, location) in found {
+            match rules.columns.entry(column) {
+                std::collections::btree_map::Entry::Occupied(entry) => {
+                    errors.push(ConfigError::at(
+                        location,
+                        format!(
+                            "{schema}.{table}.{}: a second rule for the same column",
+                            entry.key()
+                        ),
+                    ));
+                }
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(ColumnRule {
+                        rule,
+                        describe,
+                        location,
+                    });
+                }
+            }
+        }
+        tables.insert(TableName::new(schema.clone(), table), rules);
+    }
+    if errors.is_empty() {
+        Ok(tables)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Reads one column's rule: a name (`"email"`, `"keep"`, `"null"`) or a table
+/// (`{ mask = "partial", keep_last = 2 }`).
+fn column_rule(value: Value) -> Result<(Rule, String), String> {
+    let (kind, mut options) = match value {
+        Value::String(kind) => (kind, toml::Table::new()),
+        Value::Table(mut options) => match options.remove("mask") {
+            Some(Value::String(kind)) => (kind, options),
+            Some(_) => return Err("`mask` names a masker (a string)".into()),
+            None => {
+                return Err("a rule table needs `mask = \"<masker>\"`".into());
+            }
+        },
+        _ => {
+            return Err(
+                "expected a rule: \"keep\", \"null\", a masker name, or { mask = ... }".into(),
+            );
+        }
+    };
+    let describe = if options.is_empty() {
+        kind.clone()
+    } else {
+        format!("{kind} {}", Value::Table(options.clone()))
+    };
+    match kind.as_str() {
+        "keep" | "null" if !options.is_empty() => Err(format!("`{kind}` takes no options")),
+        "keep" => Ok((Rule::Keep, describe)),
+        "null" => Ok((Rule::Null, describe)),
+        "constant" => match (options.remove("value"), options.is_empty()) {
+            (Some(Value::String(value)), true) => Ok((Rule::Constant(value), kind)),
+            (Some(_), true) => Err("`constant` takes `value = \"...\"` (a string)".into()),
+            _ => Err("`constant` takes exactly one option, `value = \"...\"`".into()),
+        },
+        _ => {
+            let domain = match options.remove("domain") {
+                Some(Value::String(domain)) => Some(domain),
+                Some(_) => return Err("`domain` is a name (a string)".into()),
+                None => None,
+            };
+            let spec = MaskerSpec {
+                kind,
+                domain,
+                options,
+            };
+            let masker = mask::build(&spec).map_err(|e| e.to_string())?;
+            Ok((Rule::Mask(masker), describe))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<BTreeMap<TableName, TableRules>, String> {
+        parse(Path::new("rules/public.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn keep_skip_null_and_constant() {
+        let tables = parse_str(
+            "[customers]\nkeep = [\"id\", \"created_at\"]\nnotes = \"null\"\nstatus = { mask = \"constant\", value = \"x\" }\n\n[audit]\nskip = true\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let customers = &tables[&TableName::new("public", "customers")];
+        assert!(!customers.skip);
+        assert!(matches!(customers.columns["id"].rule, Rule::Keep));
+        assert!(matches!(customers.columns["notes"].rule, Rule::Null));
+        assert!(matches!(&customers.columns["status"].rule, Rule::Constant(v) if v == "x"));
+        assert_eq!(
+            customers.columns["notes"].location.to_string(),
+            "rules/public.toml:3:9"
+        );
+        assert!(tables[&TableName::new("public", "audit")].skip);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let err = parse_str("[customers]\nkeep = [\"id\"]\nid = \"null\"\nemail = \"emial\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("rules/public.toml:2:8: public.customers.id: a second rule"),
+            "{err}"
+        );
+        assert!(
+            err.contains("rules/public.toml:4:9: public.customers.email: unknown masker `emial`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn toml_syntax_errors_have_positions() {
+        let err = parse_str("[customers]\nemail = \n")
+            .err()
+            .unwrap_or_default();
+        assert!(err.starts_with("rules/public.toml:2:"), "{err}");
+    }
+}
