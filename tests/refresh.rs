@@ -287,6 +287,8 @@ INSERT INTO measurements SELECT g, date '2023-06-01' + g * 30, 'v' || g FROM gen
 CREATE TABLE "Sales"."Order Lines" ("Id" int PRIMARY KEY, "Note" text, edge_id int REFERENCES public.edge(id));
 INSERT INTO "Sales"."Order Lines" VALUES (1, 'x', 1), (2, NULL, 2);
 CREATE VIEW edge_view AS SELECT id, t FROM edge WHERE id > 1;
+CREATE MATERIALIZED VIEW edge_count AS SELECT count(*) AS n, max(id) AS top FROM edge;
+CREATE MATERIALIZED VIEW edge_unfilled AS SELECT id FROM edge WITH NO DATA;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.t := 'touched: ' || NEW.t; RETURN NEW; END $$;
 CREATE TRIGGER edge_touch BEFORE INSERT ON edge FOR EACH ROW EXECUTE FUNCTION touch();
 "#;
@@ -314,6 +316,7 @@ keep = ["id", "taken", "value"]
         "SELECT * FROM measurements_2024_b",
         "SELECT * FROM \"Sales\".\"Order Lines\"",
         "SELECT * FROM edge_view",
+        "SELECT * FROM edge_count",
     ] {
         assert_eq!(
             String::from_utf8_lossy(&dev.copy_out(query).await),
@@ -321,6 +324,11 @@ keep = ["id", "taken", "value"]
             "{query} differs"
         );
     }
+    // A view left unpopulated in the source stays so in the copy.
+    assert_eq!(
+        dev.count("SELECT count(*) FROM pg_matviews WHERE matviewname = 'edge_unfilled' AND NOT ispopulated").await,
+        1
+    );
     // The trigger exists in the copy but did not fire during the load.
     dev.exec("INSERT INTO edge (id, t) VALUES (99, 'new')")
         .await;
@@ -400,6 +408,21 @@ async fn the_bench_dataset_refreshes_with_the_shipped_rules() {
             "SELECT count(*) FROM customers WHERE notes IS NOT NULL OR date_of_birth IS NOT NULL"
         )
         .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_extension_in_a_copied_schema_is_refused_before_the_target_is_touched() {
+    let source = users_source().await;
+    source.exec("CREATE EXTENSION citext SCHEMA public").await;
+    let dev = TestDb::create("dev").await;
+    let ws = Workspace::new(&source, &dev, KEY, &[("public", USERS_RULES)]);
+    let (_, stderr) = expect_exit(&ws.lethe(&["refresh", "dev"]), 3);
+    assert!(stderr.contains("citext in public"), "{stderr}");
+    assert_eq!(
+        dev.count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lethe_%'")
+            .await,
         0
     );
 }

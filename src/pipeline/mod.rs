@@ -45,6 +45,12 @@ pub enum Error {
     /// A configured schema does not exist in the source.
     #[error("schema `{0}` (listed in [source] schemas) does not exist in the source")]
     NoSuchSchema(String),
+    /// Extensions live in copied schemas: their objects cannot be rebuilt in a shadow.
+    #[error(
+        "refusing to refresh: extensions live in copied schemas ({}); install them in a schema of their own (ALTER EXTENSION ... SET SCHEMA extensions) or leave that schema out of [source] schemas",
+        .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
+    )]
+    ExtensionInCopiedSchema(Vec<(String, String)>),
     /// A task panicked or was cancelled.
     #[error("a copy task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -55,7 +61,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::NoSuchSchema(_) => 2,
-            Error::Unmapped(_) => 3,
+            Error::Unmapped(_) | Error::ExtensionInCopiedSchema(_) => 3,
             Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
             _ => 1,
         }

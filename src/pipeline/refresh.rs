@@ -121,6 +121,12 @@ pub async fn refresh(
         }
         .into());
     }
+    let extensions = catalog::extensions_in(snapshot.conn(), &schemas).await?;
+    if !extensions.is_empty() {
+        return Err(Error::ExtensionInCopiedSchema(extensions));
+    }
+    let copied: Vec<_> = plan.tables.iter().map(|t| &t.table.name).collect();
+    snapshot.lock_tables(&copied).await?;
     let _lock = target.lock().await?;
     for leftover in target.drop_leftover_shadows().await? {
         warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
@@ -142,6 +148,7 @@ pub async fn refresh(
     )
     .map_err(postgres::Error::from)?;
     let sequences = catalog::sequences(snapshot.conn(), &schemas).await?;
+    let matviews = catalog::populated_matviews(snapshot.conn(), &schemas).await?;
     let map = SchemaMap::new(&schemas);
     let pre_data = rewrite_dump(&pre_data, &map.shadow_names()).map_err(postgres::Error::from)?;
     let post_data = rewrite_dump(&post_data, &map.shadow_names()).map_err(postgres::Error::from)?;
@@ -164,6 +171,7 @@ pub async fn refresh(
         target.set_sequences(&map, &sequences).await?;
         info!("data loaded; building indexes and constraints");
         target.post_data(post_data, options.jobs).await?;
+        target.refresh_matviews(&map, &matviews).await?;
         target.swap(&map).await?;
         Ok::<_, Error>(copied)
     }

@@ -110,6 +110,48 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
     Ok(tables)
 }
 
+/// Extensions installed in one of `schemas`, as (extension, schema). Their objects cannot
+/// be rebuilt in a shadow schema, so a refresh refuses them with this list.
+pub async fn extensions_in(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<(String, String)>, Error> {
+    let rows = sqlx::query(
+        "SELECT e.extname::text AS name, n.nspname::text AS schema
+         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+         WHERE n.nspname = ANY($1) ORDER BY 1",
+    )
+    .bind(schemas)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::query("listing the source extensions"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get("name"), r.get("schema")))
+        .collect())
+}
+
+/// The materialized views of `schemas` that hold data in the source, so the copy
+/// computes them again from the masked tables.
+pub async fn populated_matviews(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<TableName>, Error> {
+    let rows = sqlx::query(
+        "SELECT n.nspname::text AS schema, c.relname::text AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname = ANY($1)",
+    )
+    .bind(schemas)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::query("listing the source materialized views"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TableName::new(r.get::<String, _>("schema"), r.get::<String, _>("name")))
+        .collect())
+}
+
 /// A sequence and the value it had in the snapshot (`None`: never used).
 #[derive(Debug, Clone)]
 pub struct SequenceValue {

@@ -50,6 +50,9 @@ impl Endpoint {
         ];
         if side == Side::Source {
             settings.push(("default_transaction_read_only", "on"));
+            // Row security would silently hide rows from the copy; off, it makes such a
+            // read fail loudly instead (as pg_dump does).
+            settings.push(("row_security", "off"));
         } else {
             settings.push(("maintenance_work_mem", "256MB"));
             settings.push(("check_function_bodies", "off"));

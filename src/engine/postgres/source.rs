@@ -55,6 +55,21 @@ impl Snapshot {
         &mut self.conn
     }
 
+    /// Takes ACCESS SHARE locks on `tables` for the rest of the run, as pg_dump does, so
+    /// no DDL can change them between the snapshot and the last row read.
+    pub async fn lock_tables(&mut self, tables: &[&TableName]) -> Result<(), Error> {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = tables.iter().map(|t| qualified(t)).collect();
+        let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
+        sqlx::raw_sql(safe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map_err(Error::query("locking the source tables"))?;
+        Ok(())
+    }
+
     /// Opens another connection that sees exactly this snapshot.
     pub async fn reader(&self) -> Result<SnapshotReader, Error> {
         let mut conn = self.endpoint.connect().await?;

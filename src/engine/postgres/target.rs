@@ -286,6 +286,41 @@ impl Target {
         Ok(())
     }
 
+    /// Fills the shadow's materialized views that hold data in the source, from the masked
+    /// tables, in creation order (pg_dump creates them after what they depend on).
+    pub async fn refresh_matviews(
+        &self,
+        map: &SchemaMap,
+        populated: &[TableName],
+    ) -> Result<(), Error> {
+        if populated.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.ddl_connection().await?;
+        let shadows: Vec<String> = populated
+            .iter()
+            .map(|m| qualified(&map.shadow_table(m)))
+            .collect();
+        let ordered: Vec<String> = sqlx::query_scalar(
+            "SELECT v::text FROM unnest($1::text[]) AS v ORDER BY v::regclass::oid",
+        )
+        .bind(&shadows)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(Error::query("ordering the materialized views"))?;
+        for view in ordered {
+            // `view` is one of `shadows`, built by `qualified`.
+            let sql = format!("REFRESH MATERIALIZED VIEW {view}");
+            run(
+                &mut conn,
+                &sql,
+                &format!("refreshing materialized view {view}"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Makes the shadow live in one transaction; the live copy becomes the previous one
     /// (an older previous copy is dropped first).
     pub async fn swap(&self, map: &SchemaMap) -> Result<(), Error> {
