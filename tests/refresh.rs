@@ -426,3 +426,58 @@ async fn an_extension_in_a_copied_schema_is_refused_before_the_target_is_touched
         0
     );
 }
+
+#[tokio::test]
+async fn masked_fields_with_escapes_and_unicode_are_decoded_and_encoded_again() {
+    let source = TestDb::create("src").await;
+    source
+        .exec(
+            r#"CREATE TABLE notes (id int PRIMARY KEY, body text, code varchar(6));
+            INSERT INTO notes VALUES
+              (1, E'tab\there\t', E'a\\b\nc'),
+              (2, E'back\\slash\\N', '\N'),
+              (3, 'Zoë ✓ 日本語', 'ÄÖÜäöü'),
+              (4, '', ''),
+              (5, NULL, NULL),
+              (6, E'cr\r\nlf\n', E'\x01\x02');"#,
+        )
+        .await;
+    let dev = TestDb::create("dev").await;
+    let rules =
+        "[notes]\nkeep = [\"id\"]\nbody = { mask = \"partial\", keep_last = 2 }\ncode = \"hash\"\n";
+    let ws = Workspace::new(&source, &dev, KEY, &[("public", rules)]);
+    expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
+
+    let real = source
+        .rows("SELECT id::text, body, code FROM notes ORDER BY id")
+        .await;
+    let fake = dev
+        .rows("SELECT id::text, body, code FROM notes ORDER BY id")
+        .await;
+    assert_eq!(real.len(), fake.len());
+    for (r, f) in real.iter().zip(&fake) {
+        match (&r[1], &f[1]) {
+            (Some(real_body), Some(fake_body)) => {
+                let tail = |s: &str| s.chars().rev().take(2).collect::<String>();
+                assert_eq!(
+                    real_body.chars().count(),
+                    fake_body.chars().count(),
+                    "row {:?}",
+                    r[0]
+                );
+                assert_eq!(tail(real_body), tail(fake_body), "row {:?}", r[0]);
+            }
+            (None, None) => {}
+            other => panic!("NULL must stay NULL and only NULL: {other:?}"),
+        }
+        match (&r[2], &f[2]) {
+            (Some(real_code), Some(fake_code)) => {
+                assert_ne!(real_code, fake_code);
+                assert_eq!(fake_code.chars().count(), 6, "hash is cut to varchar(6)");
+                assert!(fake_code.chars().all(|c| c.is_ascii_hexdigit()));
+            }
+            (None, None) => {}
+            other => panic!("NULL must stay NULL and only NULL: {other:?}"),
+        }
+    }
+}

@@ -44,16 +44,9 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 impl Masker for Hash {
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
+        // Cut to a narrow column, a hash still masks; only a unique column needs the
+        // width that keeps collisions negligible.
         let width = column.max_chars.map_or(self.length, |m| m.min(self.length));
-        if column
-            .max_chars
-            .is_some_and(|m| m < MIN_UNIQUE_CHARS && m < self.length)
-        {
-            return Err(format!(
-                "the column holds at most {width} characters; a hash that short would \
-                 make collisions likely (at least {MIN_UNIQUE_CHARS} needed)"
-            ));
-        }
         if column.unique && width < MIN_UNIQUE_CHARS {
             return Err(format!(
                 "the column is unique and a {width}-character hash would make collisions \
@@ -124,7 +117,12 @@ mod tests {
         let m = hash("");
         assert_text_checks(&*m, true);
         assert!(m.check(&varchar(20)).is_ok());
-        assert!(m.check(&varchar(12)).is_err());
+        assert!(m.check(&varchar(12)).is_ok());
+        let unique_12 = crate::catalog::Column {
+            unique: true,
+            ..varchar(12)
+        };
+        assert!(m.check(&unique_12).is_err());
         let short = hash("length = 8");
         assert!(short.check(&varchar(8)).is_ok());
         assert!(short.check(&unique_text()).is_err());

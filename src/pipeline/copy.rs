@@ -40,6 +40,7 @@ pub async fn copy_table(
     transform: Option<Arc<RowTransform>>,
     progress: &mut TableProgress,
 ) -> Result<CopyStats, Error> {
+    progress.start();
     let name = &plan.table.name;
     let columns: Vec<&str> = plan
         .columns

@@ -1,7 +1,7 @@
 //! What a person at a terminal sees while a refresh runs: a line per table with rows,
 //! bytes and rate. Without a terminal nothing is drawn; the log says when tables finish.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -20,7 +20,7 @@ impl Progress {
             ProgressDrawTarget::hidden()
         };
         let style = ProgressStyle::with_template(
-            "{prefix:<32!} [{bar:24}] {human_pos:>11}/{human_len:<11} rows {per_sec:>14} {msg}",
+            "{prefix:<32!} [{bar:24}] {human_pos:>11}/{human_len:<11} rows  {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -35,8 +35,12 @@ impl Progress {
         let bar = self.multi.add(ProgressBar::new(estimate.max(1)));
         bar.set_style(self.style.clone());
         bar.set_prefix(name.to_string());
-        bar.enable_steady_tick(Duration::from_millis(250));
-        TableProgress { bar, bytes: 0 }
+        bar.set_message("waiting");
+        TableProgress {
+            bar,
+            bytes: 0,
+            started: Instant::now(),
+        }
     }
 }
 
@@ -44,9 +48,18 @@ impl Progress {
 pub struct TableProgress {
     bar: ProgressBar,
     bytes: u64,
+    started: Instant,
 }
 
 impl TableProgress {
+    /// Starts the clock: rates count from when the table's copy begins, not from when it
+    /// was queued.
+    pub fn start(&mut self) {
+        self.started = Instant::now();
+        self.bar.set_message("starting");
+        self.bar.enable_steady_tick(Duration::from_millis(250));
+    }
+
     /// Counts rows and bytes written.
     pub fn add(&mut self, rows: u64, bytes: u64) {
         self.bytes += bytes;
@@ -54,8 +67,13 @@ impl TableProgress {
             self.bar.set_length(self.bar.position() + rows);
         }
         self.bar.inc(rows);
-        self.bar
-            .set_message(format!("{:.1} MB", self.bytes as f64 / 1e6));
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let mb = self.bytes as f64 / 1e6;
+        self.bar.set_message(format!(
+            "{:>9.0} rows/s  {mb:>8.1} MB  {:>6.1} MB/s",
+            self.bar.position() as f64 / seconds,
+            mb / seconds
+        ));
     }
 
     /// Marks the table done (the line stays, with its final figures).
