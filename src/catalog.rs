@@ -80,7 +80,8 @@ pub struct Table {
     pub name: TableName,
     /// Its columns in attribute order (dropped columns left out).
     pub columns: Vec<Column>,
-    /// The planner's row estimate (`reltuples`), for display only.
+    /// The planner's row estimate (`reltuples`; for a partitioned table, the sum of its
+    /// partitions'), shown by `lethe plan` and used to start the biggest copies first.
     pub estimated_rows: u64,
     /// The partitioned table this one is a partition of; its rules apply here.
     pub partition_of: Option<TableName>,

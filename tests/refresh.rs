@@ -227,6 +227,19 @@ async fn bad_rules_are_reported_with_file_and_line_and_change_nothing() {
         "{stderr}"
     );
 
+    let rules = USERS_RULES.replace(
+        "keep = [\"id\", \"user_id\", \"amount\"]",
+        "keep = [\"id\", \"user_id\"]\namount = { mask = \"constant\", value = \"lots\" }",
+    );
+    ws.write_rules("public", &rules);
+    let (_, stderr) = expect_exit(&ws.lethe(&["refresh", "dev"]), 3);
+    assert!(
+        stderr.contains(
+            "public.toml:10:10: public.invoices.amount: the constant is not a valid numeric(10,2)"
+        ),
+        "{stderr}"
+    );
+
     ws.write_config("[source]\nurl = \"${NOT_SET_ANYWHERE}\"\n[masking]\nkey = \"x\"\n");
     let (_, stderr) = expect_exit(&ws.lethe(&["refresh", "dev"]), 2);
     assert!(

@@ -18,7 +18,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
     config
         .target(&args.target)
         .map_err(lethe::config::ConfigErrors::from)?;
-    let planned = pipeline::plan(config).await?;
+    let planned = pipeline::plan(config, false).await?;
     println!(
         "plan for target `{}` (source schemas: {})",
         args.target,
@@ -56,8 +56,15 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
     for (partition, parent) in &planned.plan.partitions {
         println!("\n{partition}  partition of {parent}: copied with it, under its rules");
     }
+    let fingerprint: String = planned
+        .plan
+        .fingerprint
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("\nrules sha256: {fingerprint}");
     if planned.problems.is_empty() {
-        println!("\nevery column has a rule");
+        println!("every column has a rule");
         Ok(ExitCode::SUCCESS)
     } else {
         println!();

@@ -117,7 +117,7 @@ pub async fn copy_table(
         return Err(Error::RowCount {
             table: name.clone(),
             read: stats.rows,
-            written: confirmed,
+            written: written.min(confirmed),
         });
     }
     progress.finish();
@@ -128,7 +128,12 @@ pub async fn copy_table(
 async fn mask_on_pool(transform: Arc<RowTransform>, batch: Bytes) -> Result<Bytes, Error> {
     let (done, result) = oneshot::channel();
     rayon::spawn(move || {
-        let _ = done.send(transform.apply(&batch));
+        // A panicking masker must fail this run, not abort the process and strand the shadow.
+        let masked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform.apply(&batch)));
+        if let Ok(masked) = masked {
+            let _ = done.send(masked);
+        }
     });
     match result.await {
         Ok(masked) => Ok(Bytes::from(masked?)),

@@ -42,6 +42,9 @@ pub enum Error {
     /// A masking worker vanished (it panicked).
     #[error("a masking worker stopped unexpectedly")]
     MaskWorkerLost,
+    /// A table appeared between listing the source and locking it: start again.
+    #[error("the source schema changed while the run started ({0} is new); run it again")]
+    SourceChanged(TableName),
     /// A configured schema does not exist in the source.
     #[error("schema `{0}` (listed in [source] schemas) does not exist in the source")]
     NoSuchSchema(String),

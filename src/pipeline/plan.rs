@@ -49,6 +49,8 @@ pub struct ColumnPlan {
     pub rule: Rule,
     /// The rule as `lethe plan` shows it.
     pub describe: String,
+    /// Where the rule was written, for errors found later (a constant the type rejects).
+    pub location: crate::config::Location,
 }
 
 /// Why the plan refuses to run: nothing unmapped may be copied.
@@ -75,7 +77,7 @@ impl fmt::Display for PlanProblems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "refusing to refresh: not every column has a rule (nothing was copied)"
+            "refusing to refresh: the rules do not cover the source (nothing was copied)"
         )?;
         if !self.unmapped_tables.is_empty() {
             writeln!(f, "tables that no rules file mentions:")?;
@@ -123,6 +125,15 @@ impl Plan {
         let mut partitions = Vec::new();
         for table in tables.iter() {
             let root = root_of(&table.name);
+            if !names.contains_key(&root) {
+                // The chain leaves the copied schemas: the rows would be read with a root
+                // that is not copied, i.e. never.
+                problems.unmapped_tables.push(format!(
+                    "{} (a partition of {root}, whose schema is not copied)",
+                    table.name
+                ));
+                continue;
+            }
             if root != table.name {
                 if let Some(rule) = rules.tables.get(&table.name) {
                     problems.bad_rules.push(format!(
@@ -166,6 +177,7 @@ impl Plan {
                         column: column.clone(),
                         rule: rule.rule.clone(),
                         describe: rule.describe.clone(),
+                        location: rule.location.clone(),
                     });
                 }
             }
@@ -227,4 +239,128 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, nullable: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_name: "text".into(),
+            kind: TypeKind::Text,
+            max_chars: None,
+            nullable,
+            generated: false,
+            unique: false,
+        }
+    }
+
+    fn table(
+        schema: &str,
+        name: &str,
+        columns: Vec<Column>,
+        parent: Option<(&str, &str)>,
+    ) -> Table {
+        Table {
+            name: TableName::new(schema, name),
+            columns,
+            estimated_rows: 0,
+            partition_of: parent.map(|(s, n)| TableName::new(s, n)),
+            partitioned: false,
+        }
+    }
+
+    fn rules(text: &str) -> RuleSet {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("public.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+        RuleSet::load(dir.path()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn every_gap_is_reported_at_once() {
+        let generated = Column {
+            generated: true,
+            ..column("full", true)
+        };
+        let tables = vec![
+            table(
+                "public",
+                "users",
+                vec![
+                    column("id", false),
+                    column("email", false),
+                    column("ssn", true),
+                    generated,
+                ],
+                None,
+            ),
+            table("public", "secrets", vec![column("token", true)], None),
+            table(
+                "public",
+                "m_2024",
+                vec![column("id", false)],
+                Some(("archive", "m")),
+            ),
+        ];
+        let rules = rules(
+            "[users]\nkeep = [\"id\"]\nemail = \"null\"\nemial = \"keep\"\n\n[gone]\nskip = true\n",
+        );
+        let (plan, problems) = Plan::build(tables, &rules);
+        assert_eq!(problems.unmapped_columns, vec!["public.users.ssn"]);
+        assert_eq!(
+            problems.unmapped_tables,
+            vec![
+                "public.secrets",
+                "public.m_2024 (a partition of archive.m, whose schema is not copied)"
+            ]
+        );
+        let bad = problems.bad_rules.join("\n");
+        assert!(
+            bad.contains("public.users.email: the column is NOT NULL"),
+            "{bad}"
+        );
+        assert!(
+            bad.contains(
+                "public.users.emial: no such column in the source (did you mean `email`?)"
+            ),
+            "{bad}"
+        );
+        assert!(bad.contains("no table public.gone in the source"), "{bad}");
+        assert!(!problems.is_empty());
+        // The generated column needs no rule and is not copied.
+        assert!(
+            plan.tables[0]
+                .columns
+                .iter()
+                .all(|c| c.column.name != "full")
+        );
+    }
+
+    #[test]
+    fn partitions_follow_their_root() {
+        let tables = vec![
+            Table {
+                partitioned: true,
+                ..table("public", "m", vec![column("id", false)], None)
+            },
+            table(
+                "public",
+                "m_2024",
+                vec![column("id", false)],
+                Some(("public", "m")),
+            ),
+        ];
+        let (plan, problems) = Plan::build(tables, &rules("[m]\nkeep = [\"id\"]\n"));
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(plan.tables.len(), 1);
+        assert_eq!(
+            plan.partitions,
+            vec![(
+                TableName::new("public", "m_2024"),
+                TableName::new("public", "m")
+            )]
+        );
+    }
 }

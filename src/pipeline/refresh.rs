@@ -1,4 +1,4 @@
-//! A whole run: the steps of ../design.md in order, with the target's live copy untouched
+//! A whole run, step by step (see the README's "How a refresh works"), with the target's live copy untouched
 //! until the final swap, and the shadow dropped on any failure.
 
 use std::sync::Arc;
@@ -13,12 +13,15 @@ use super::copy::{CopyStats, copy_table};
 use super::plan::Plan;
 use super::progress::Progress;
 use super::transform::RowTransform;
+use crate::catalog::TableName;
 use crate::config::Config;
 use crate::engine::postgres::dump::{Section, pg_dump_schema};
 use crate::engine::postgres::dump_rewrite::rewrite_dump;
-use crate::engine::postgres::{self, Endpoint, SchemaMap, Side, Snapshot, Target, catalog};
+use crate::engine::postgres::{
+    self, Endpoint, SchemaMap, Side, Snapshot, SourceSession, Target, catalog,
+};
 use crate::mask::MaskingKey;
-use crate::rules::RuleSet;
+use crate::rules::{Rule, RuleSet};
 
 /// How a refresh runs.
 #[derive(Debug, Clone)]
@@ -67,13 +70,18 @@ pub struct Planned {
     snapshot: Snapshot,
 }
 
+/// How long the source's ACCESS SHARE locks wait behind other sessions' DDL before the
+/// run gives up (pg_dump's `--lock-wait-timeout`): production DDL must not queue behind us.
+const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(60);
+
 /// Loads the rules, reads the source schema in a fresh snapshot and matches the two.
-/// Writes nothing anywhere.
-pub async fn plan(config: &Config) -> Result<Planned, Error> {
+/// With `lock`, the source tables are locked before the snapshot is taken, as a refresh
+/// needs; `lethe plan` reads without locking. Writes nothing anywhere.
+pub async fn plan(config: &Config, lock: bool) -> Result<Planned, Error> {
     let rules = RuleSet::load(&config.masking.rules_dir)?;
     let source = Endpoint::parse(&config.source.url, Side::Source)?;
-    let mut snapshot = Snapshot::open(&source).await?;
-    let all = catalog::user_schemas(snapshot.conn()).await?;
+    let mut session = SourceSession::connect(&source).await?;
+    let all = catalog::user_schemas(session.conn()).await?;
     let schemas = match &config.source.schemas {
         Some(wanted) => {
             if let Some(missing) = wanted.iter().find(|s| !all.contains(s)) {
@@ -83,8 +91,30 @@ pub async fn plan(config: &Config) -> Result<Planned, Error> {
         }
         None => all,
     };
+    let listed = if lock {
+        catalog::tables(session.conn(), &schemas).await?
+    } else {
+        Vec::new()
+    };
+    let locked: Vec<&TableName> = listed.iter().map(|t| &t.name).collect();
+    let mut snapshot = session.begin_snapshot(&locked, SOURCE_LOCK_WAIT).await?;
     let tables = catalog::tables(snapshot.conn(), &schemas).await?;
-    let (plan, problems) = Plan::build(tables, &rules);
+    if lock && let Some(new) = tables.iter().find(|t| !locked.contains(&&t.name)) {
+        return Err(Error::SourceChanged(new.name.clone()));
+    }
+    let (plan, mut problems) = Plan::build(tables, &rules);
+    for table in &plan.tables {
+        for column in &table.columns {
+            if let Rule::Constant(value) = &column.rule
+                && !catalog::casts_to(snapshot.conn(), value, &column.column.type_name).await?
+            {
+                problems.bad_rules.push(format!(
+                    "{}: {}.{}: the constant is not a valid {}",
+                    column.location, table.table.name, column.column.name, column.column.type_name
+                ));
+            }
+        }
+    }
     Ok(Planned {
         plan,
         problems,
@@ -110,12 +140,15 @@ pub async fn refresh(
         problems,
         schemas,
         mut snapshot,
-    } = plan(config).await?;
+    } = plan(config, true).await?;
     if !problems.is_empty() {
         return Err(problems.into());
     }
     let plan = Arc::new(plan);
-    if target.identity().await?.same_database(snapshot.identity()) {
+    if target
+        .is_source(snapshot.identity(), snapshot.marker())
+        .await?
+    {
         return Err(postgres::Error::TargetIsSource {
             database: target.database(),
         }
@@ -125,8 +158,6 @@ pub async fn refresh(
     if !extensions.is_empty() {
         return Err(Error::ExtensionInCopiedSchema(extensions));
     }
-    let copied: Vec<_> = plan.tables.iter().map(|t| &t.table.name).collect();
-    snapshot.lock_tables(&copied).await?;
     let _lock = target.lock().await?;
     for leftover in target.drop_leftover_shadows().await? {
         warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
@@ -152,7 +183,13 @@ pub async fn refresh(
     let map = SchemaMap::new(&schemas);
     let pre_data = rewrite_dump(&pre_data, &map.shadow_names()).map_err(postgres::Error::from)?;
     let post_data = rewrite_dump(&post_data, &map.shadow_names()).map_err(postgres::Error::from)?;
-    info!(tables = plan.tables.len(), schemas = ?schemas, "plan complete; building the shadow copy");
+    let fingerprint: String = plan
+        .fingerprint
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    info!(tables = plan.tables.len(), schemas = ?schemas, rules_sha256 = %fingerprint,
+          "plan complete; building the shadow copy");
 
     let key = Arc::new(MaskingKey::new(
         config.masking.key.expose_secret().as_bytes(),
@@ -171,8 +208,7 @@ pub async fn refresh(
         target.set_sequences(&map, &sequences).await?;
         info!("data loaded; building indexes and constraints");
         target.post_data(post_data, options.jobs).await?;
-        target.refresh_matviews(&map, &matviews).await?;
-        target.swap(&map).await?;
+        target.swap(&map, &matviews).await?;
         Ok::<_, Error>(copied)
     }
     .await;
@@ -211,7 +247,21 @@ async fn copy_all(
         .collect();
     order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.estimated_rows));
     let mut tasks = JoinSet::new();
+    let mut total = CopyStats::default();
+    let mut add = |done: Result<Result<CopyStats, Error>, tokio::task::JoinError>| {
+        let stats = done??;
+        total.rows += stats.rows;
+        total.bytes += stats.bytes;
+        Ok::<_, Error>(())
+    };
     for index in order {
+        // The permit is taken here, in size order, and a failed table stops the run at once.
+        let permit = loop {
+            tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => break permit,
+                Some(done) = tasks.join_next() => add(done)?,
+            }
+        };
         let table = &plan.tables[index];
         let transform = table
             .masks_anything()
@@ -219,11 +269,10 @@ async fn copy_all(
         let shadow = map.shadow_table(&table.table.name);
         let mut bar = progress.table(&table.table.name.to_string(), table.table.estimated_rows);
         let (plan, snapshot, target) = (Arc::clone(&plan), Arc::clone(&snapshot), target.clone());
-        let permits = Arc::clone(&permits);
         // The progress lines already say when a table is done.
         let quiet = options.progress;
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+            let _permit = permit;
             let table = &plan.tables[index];
             let started = Instant::now();
             let stats = copy_table(&snapshot, &target, &shadow, table, transform, &mut bar).await?;
@@ -236,11 +285,8 @@ async fn copy_all(
             Ok::<_, Error>(stats)
         });
     }
-    let mut total = CopyStats::default();
     while let Some(done) = tasks.join_next().await {
-        let stats = done??;
-        total.rows += stats.rows;
-        total.bytes += stats.bytes;
+        add(done)?;
     }
     if let Ok(snapshot) = Arc::try_unwrap(snapshot) {
         snapshot.close().await?;

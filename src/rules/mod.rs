@@ -23,7 +23,8 @@ pub enum Rule {
     Keep,
     /// Written as NULL.
     Null,
-    /// Every row gets this text (the target casts it to the column's type).
+    /// Every non-NULL value becomes this text (the target casts it to the column's type;
+    /// the plan checks that it can). NULL stays NULL.
     Constant(String),
     /// Replaced by a masker's stand-in; NULL stays NULL.
     Mask(Arc<dyn Masker>),

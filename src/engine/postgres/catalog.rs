@@ -89,6 +89,7 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
     .await
     .map_err(Error::query("listing the source columns"))?;
 
+    roll_up_partition_estimates(&mut tables);
     for row in columns {
         let oid: i64 = row.get("oid");
         let Some(&index) = by_oid.get(&oid) else {
@@ -152,6 +153,57 @@ pub async fn populated_matviews(
         .collect())
 }
 
+/// Gives each partitioned table the sum of its partitions' estimates (its own `reltuples`
+/// is -1), so the biggest copies are started first.
+fn roll_up_partition_estimates(tables: &mut [Table]) {
+    let index: BTreeMap<TableName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    for i in 0..tables.len() {
+        if tables[i].partitioned {
+            continue;
+        }
+        let rows = tables[i].estimated_rows;
+        let mut parent = tables[i].partition_of.clone();
+        while let Some(&p) = parent.as_ref().and_then(|name| index.get(name)) {
+            tables[p].estimated_rows += rows;
+            parent = tables[p].partition_of.clone();
+        }
+    }
+}
+
+/// Whether `value` is a valid input for the type `type_name` (as `format_type` printed
+/// it), tried in a savepoint so a rejection leaves the snapshot's transaction usable.
+pub async fn casts_to(
+    conn: &mut PgConnection,
+    value: &str,
+    type_name: &str,
+) -> Result<bool, Error> {
+    sqlx::raw_sql("SAVEPOINT lethe_cast_check")
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::query("checking a constant"))?;
+    // `type_name` comes from the server's own format_type(), which quotes as needed.
+    let sql = format!("SELECT CAST($1::text AS {type_name})::text");
+    let valid = sqlx::query_scalar::<_, Option<String>>(super::sql::safe(sql))
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await
+        .is_ok();
+    let end = if valid {
+        "RELEASE SAVEPOINT lethe_cast_check"
+    } else {
+        "ROLLBACK TO SAVEPOINT lethe_cast_check"
+    };
+    sqlx::raw_sql(end)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::query("checking a constant"))?;
+    Ok(valid)
+}
+
 /// A sequence and the value it had in the snapshot (`None`: never used).
 #[derive(Debug, Clone)]
 pub struct SequenceValue {
@@ -198,13 +250,15 @@ fn type_kind(category: &str, base_name: &str) -> TypeKind {
     }
 }
 
-/// What identifies a database beyond its URL, to tell whether two URLs reach the same one.
+/// What identifies a database beyond its URL, to tell whether two URLs reach the same one
+/// (through another host name, a socket, a proxy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerIdentity {
     /// `pg_control_system().system_identifier`, when the role may read it.
     pub system_identifier: Option<i64>,
-    /// When the server started, with its port: equal only for the same running server.
-    pub started_and_port: (String, Option<i32>),
+    /// When the server started and the port it is configured for (`current_setting`, so
+    /// the same over TCP and a Unix socket): equal only for the same running server.
+    pub started_and_port: (String, String),
     /// The database name.
     pub database: String,
 }
@@ -215,10 +269,11 @@ impl ServerIdentity {
         if self.database != other.database {
             return false;
         }
-        match (self.system_identifier, other.system_identifier) {
-            (Some(a), Some(b)) if a == b => true,
-            _ => self.started_and_port == other.started_and_port,
-        }
+        let same_cluster = matches!(
+            (self.system_identifier, other.system_identifier),
+            (Some(a), Some(b)) if a == b
+        );
+        same_cluster || self.started_and_port == other.started_and_port
     }
 }
 
@@ -227,7 +282,7 @@ impl ServerIdentity {
 pub async fn identity(conn: &mut PgConnection) -> Result<ServerIdentity, Error> {
     let row = sqlx::query(
         "SELECT current_database()::text AS db, pg_postmaster_start_time()::text AS started,
-                inet_server_port() AS port",
+                current_setting('port') AS port",
     )
     .fetch_one(&mut *conn)
     .await
@@ -242,4 +297,18 @@ pub async fn identity(conn: &mut PgConnection) -> Result<ServerIdentity, Error> 
         started_and_port: (row.get("started"), row.get("port")),
         database: row.get("db"),
     })
+}
+
+/// Whether a session with `application_name = marker` is connected to this connection's
+/// database: the source session carries a unique marker, so finding it from the target
+/// proves both are one database, whatever the URLs say.
+pub async fn sees_session(conn: &mut PgConnection, marker: &str) -> Result<bool, Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                        WHERE application_name = $1 AND datname = current_database())",
+    )
+    .bind(marker)
+    .fetch_one(conn)
+    .await
+    .map_err(Error::query("looking for the source session"))
 }

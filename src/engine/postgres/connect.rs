@@ -47,6 +47,10 @@ impl Endpoint {
             ("idle_in_transaction_session_timeout", "0"),
             ("standard_conforming_strings", "on"),
             ("client_min_messages", "warning"),
+            // Text forms that depend on these must be the same on both ends for kept
+            // values to round-trip (money is printed with the session's lc_monetary).
+            ("lc_monetary", "C"),
+            ("xmloption", "content"),
         ];
         if side == Side::Source {
             settings.push(("default_transaction_read_only", "on"));

@@ -100,7 +100,9 @@ pub fn redacted(error: sqlx::Error) -> DbFailure {
     };
     let code = db.code();
     let mut text = if code.starts_with("22") {
-        redact_quoted(db.message())
+        // Data exceptions put the value after a colon (`...: "abc"`, `...: 0xe9 0x20`).
+        let message = db.message();
+        redact_quoted(message.split_once(": ").map_or(message, |(head, _)| head))
     } else {
         db.message().to_string()
     };

@@ -11,8 +11,10 @@ pub mod error;
 pub mod source;
 pub mod sql;
 pub mod target;
+#[cfg(test)]
+mod test_db;
 
 pub use connect::{Endpoint, Side};
 pub use error::{DbFailure, Error, redacted};
-pub use source::{Snapshot, SnapshotReader};
+pub use source::{Snapshot, SnapshotReader, SourceSession};
 pub use target::{SchemaMap, Target, TargetLock};

@@ -10,36 +10,92 @@ use super::sql::{column_list, literal, qualified, safe};
 use super::{Endpoint, Error};
 use crate::catalog::TableName;
 
-/// The transaction that exports the run's snapshot. It stays open until every reader has
-/// imported it, and its connection answers the catalog queries of the same instant.
+/// A source connection before the snapshot: it marks itself so a target can recognise it,
+/// lists what is there, and then becomes the [`Snapshot`].
+pub struct SourceSession {
+    conn: PgConnection,
+    endpoint: Endpoint,
+    identity: ServerIdentity,
+    marker: String,
+}
+
+impl SourceSession {
+    /// Connects and sets a unique `application_name` on the session.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, Error> {
+        let mut conn = endpoint.connect().await?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let marker = format!("lethe-source-{}-{nanos}", std::process::id());
+        sqlx::query("SELECT set_config('application_name', $1, false)")
+            .bind(&marker)
+            .execute(&mut conn)
+            .await
+            .map_err(Error::query("naming the source session"))?;
+        let identity = catalog::identity(&mut conn).await?;
+        Ok(Self {
+            conn,
+            endpoint: endpoint.clone(),
+            identity,
+            marker,
+        })
+    }
+
+    /// The connection, for catalog queries before the snapshot.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// Opens the run's read-only REPEATABLE READ transaction: first ACCESS SHARE locks on
+    /// `lock` (as pg_dump does: no DDL can then rename or drop a copied column until the
+    /// run ends, waiting at most `lock_wait`), then the snapshot, taken after the locks.
+    pub async fn begin_snapshot(
+        mut self,
+        lock: &[&TableName],
+        lock_wait: std::time::Duration,
+    ) -> Result<Snapshot, Error> {
+        sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut self.conn)
+            .await
+            .map_err(Error::query("starting the source snapshot"))?;
+        if !lock.is_empty() {
+            let list: Vec<String> = lock.iter().map(|t| qualified(t)).collect();
+            let sql = format!(
+                "SET LOCAL lock_timeout = {}; LOCK TABLE {} IN ACCESS SHARE MODE",
+                literal(&format!("{}ms", lock_wait.as_millis())),
+                list.join(", ")
+            );
+            sqlx::raw_sql(safe(sql))
+                .execute(&mut self.conn)
+                .await
+                .map_err(Error::query("locking the source tables"))?;
+        }
+        let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(Error::query("exporting the source snapshot"))?;
+        Ok(Snapshot {
+            conn: self.conn,
+            id,
+            endpoint: self.endpoint,
+            identity: self.identity,
+            marker: self.marker,
+        })
+    }
+}
+
+/// The transaction that exports the run's snapshot. It stays open until the last table is
+/// copied (readers import it, and the locks it holds keep DDL away), and its connection
+/// answers the catalog queries of the same instant.
 pub struct Snapshot {
     conn: PgConnection,
     id: String,
     endpoint: Endpoint,
     identity: ServerIdentity,
+    marker: String,
 }
 
 impl Snapshot {
-    /// Opens a read-only REPEATABLE READ transaction and exports its snapshot.
-    pub async fn open(endpoint: &Endpoint) -> Result<Self, Error> {
-        let mut conn = endpoint.connect().await?;
-        let identity = catalog::identity(&mut conn).await?;
-        sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut conn)
-            .await
-            .map_err(Error::query("starting the source snapshot"))?;
-        let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(Error::query("exporting the source snapshot"))?;
-        Ok(Self {
-            conn,
-            id,
-            endpoint: endpoint.clone(),
-            identity,
-        })
-    }
-
     /// The snapshot's id, for `pg_dump --snapshot`.
     pub fn id(&self) -> &str {
         &self.id
@@ -50,24 +106,14 @@ impl Snapshot {
         &self.identity
     }
 
+    /// The unique `application_name` of the exporting session.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
     /// The exporting connection, for catalog queries inside the snapshot.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.conn
-    }
-
-    /// Takes ACCESS SHARE locks on `tables` for the rest of the run, as pg_dump does, so
-    /// no DDL can change them between the snapshot and the last row read.
-    pub async fn lock_tables(&mut self, tables: &[&TableName]) -> Result<(), Error> {
-        if tables.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<String> = tables.iter().map(|t| qualified(t)).collect();
-        let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
-        sqlx::raw_sql(safe(sql))
-            .execute(&mut self.conn)
-            .await
-            .map_err(Error::query("locking the source tables"))?;
-        Ok(())
     }
 
     /// Opens another connection that sees exactly this snapshot.

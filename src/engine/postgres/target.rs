@@ -118,10 +118,12 @@ impl Target {
         Ok(conn)
     }
 
-    /// Which database this is.
-    pub async fn identity(&self) -> Result<ServerIdentity, Error> {
+    /// Whether this target is the source database: the same cluster and database name,
+    /// or a database where the source's marked session is connected.
+    pub async fn is_source(&self, source: &ServerIdentity, marker: &str) -> Result<bool, Error> {
         let mut conn = self.connect().await?;
-        catalog::identity(&mut conn).await
+        let identity = catalog::identity(&mut conn).await?;
+        Ok(identity.same_database(source) || catalog::sees_session(&mut conn, marker).await?)
     }
 
     /// Takes the target's refresh lock, or fails at once if another run holds it.
@@ -236,11 +238,11 @@ impl Target {
             .into_iter()
             .partition(|s| matches!(s.object_type.as_str(), "INDEX" | "CONSTRAINT"));
         let queue = Arc::new(Mutex::new(parallel.into_iter()));
-        let mut workers = Vec::new();
+        let mut workers = tokio::task::JoinSet::new();
         for _ in 0..jobs.max(1) {
             let queue = Arc::clone(&queue);
             let target = self.clone();
-            workers.push(tokio::spawn(async move {
+            workers.spawn(async move {
                 let mut conn = target.ddl_connection().await?;
                 loop {
                     let next = queue.lock().await.next();
@@ -249,10 +251,12 @@ impl Target {
                     };
                     run(&mut conn, &statement.sql, &describe(&statement)).await?;
                 }
-            }));
+            });
         }
-        for worker in workers {
-            worker.await.map_err(|e| Error::Query {
+        // The first failure ends the step; dropping the set aborts the other workers, and
+        // their connections close, so the shadow can be dropped at once.
+        while let Some(done) = workers.join_next().await {
+            done.map_err(|e| Error::Query {
                 what: "building indexes".into(),
                 source: super::DbFailure::from_join(e),
             })??;
@@ -286,44 +290,11 @@ impl Target {
         Ok(())
     }
 
-    /// Fills the shadow's materialized views that hold data in the source, from the masked
-    /// tables, in creation order (pg_dump creates them after what they depend on).
-    pub async fn refresh_matviews(
-        &self,
-        map: &SchemaMap,
-        populated: &[TableName],
-    ) -> Result<(), Error> {
-        if populated.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.ddl_connection().await?;
-        let shadows: Vec<String> = populated
-            .iter()
-            .map(|m| qualified(&map.shadow_table(m)))
-            .collect();
-        let ordered: Vec<String> = sqlx::query_scalar(
-            "SELECT v::text FROM unnest($1::text[]) AS v ORDER BY v::regclass::oid",
-        )
-        .bind(&shadows)
-        .fetch_all(&mut conn)
-        .await
-        .map_err(Error::query("ordering the materialized views"))?;
-        for view in ordered {
-            // `view` is one of `shadows`, built by `qualified`.
-            let sql = format!("REFRESH MATERIALIZED VIEW {view}");
-            run(
-                &mut conn,
-                &sql,
-                &format!("refreshing materialized view {view}"),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// Makes the shadow live in one transaction; the live copy becomes the previous one
-    /// (an older previous copy is dropped first).
-    pub async fn swap(&self, map: &SchemaMap) -> Result<(), Error> {
+    /// (an older previous copy is dropped first). Materialized views that hold data in the
+    /// source are refreshed inside it, after the renames, so the functions they call (bound
+    /// by name) read the new copy.
+    pub async fn swap(&self, map: &SchemaMap, matviews: &[TableName]) -> Result<(), Error> {
         let mut conn = self.connect().await?;
         for entry in &map.entries {
             let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&entry.previous));
@@ -354,6 +325,7 @@ impl Target {
             ));
             run(&mut conn, &sql, &format!("swapping schema {}", entry.live)).await?;
         }
+        refresh_matviews(&mut conn, matviews).await?;
         run(&mut conn, "COMMIT", "committing the swap").await
     }
 
@@ -366,6 +338,26 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Refreshes `views` in creation order (pg_dump creates a view after what it reads).
+async fn refresh_matviews(conn: &mut PgConnection, views: &[TableName]) -> Result<(), Error> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = views.iter().map(qualified).collect();
+    let ordered: Vec<String> =
+        sqlx::query_scalar("SELECT v FROM unnest($1::text[]) AS v ORDER BY v::regclass::oid")
+            .bind(&names)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(Error::query("ordering the materialized views"))?;
+    for view in ordered {
+        // `view` is one of `names`, each built by `qualified`.
+        let sql = format!("REFRESH MATERIALIZED VIEW {view}");
+        run(conn, &sql, &format!("refreshing materialized view {view}")).await?;
+    }
+    Ok(())
 }
 
 async fn run(conn: &mut PgConnection, sql: &str, what: &str) -> Result<(), Error> {
