@@ -46,14 +46,19 @@ fn assert_byte_identical(script: &str, out: &[DumpStatement]) {
     }
 }
 
-/// Real `pg_dump --schema-only --section=pre-data -n public -n '"Sales"'` output of
-/// PostgreSQL 15.20 (plus an extension in an unmapped schema, as `--extension` adds).
-const PRE_DATA: &str = r#"
+/// A `pg_dump --schema-only` script as PostgreSQL 15.20 writes it: the `$body` parts between
+/// the preamble and the closing lines, which carry the run's `\restrict` key.
+macro_rules! pg_dump_15 {
+    ($key:literal, $($body:expr),+ $(,)?) => {
+        concat!(
+            r#"
 --
 -- PostgreSQL database dump
 --
 
-\restrict AKMNztaTFmLCLewE9qfuGKXSwIZGjRzjbqlhOr0vE4JP8mp5SV0hrIFHnOXDcNI
+\restrict "#,
+            $key,
+            r#"
 
 -- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
 -- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
@@ -68,7 +73,24 @@ SET check_function_bodies = false;
 SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
+"#,
+            $($body,)+
+            r#"--
+-- PostgreSQL database dump complete
+--
 
+\unrestrict "#,
+            $key,
+            "\n\n",
+        )
+    };
+}
+
+/// Real `pg_dump --schema-only --section=pre-data -n public -n '"Sales"'` output of
+/// PostgreSQL 15.20 (plus an extension in an unmapped schema, as `--extension` adds).
+const PRE_DATA: &str = pg_dump_15!(
+    "AKMNztaTFmLCLewE9qfuGKXSwIZGjRzjbqlhOr0vE4JP8mp5SV0hrIFHnOXDcNI",
+    r#"
 --
 -- Name: Sales; Type: SCHEMA; Schema: -; Owner: -
 --
@@ -393,36 +415,13 @@ ALTER TABLE ONLY "Sales"."Orders" ALTER COLUMN id SET DEFAULT nextval('"Sales"."
 ALTER TABLE ONLY public.customers ALTER COLUMN id SET DEFAULT nextval('public.customers_id_seq'::regclass);
 
 
---
--- PostgreSQL database dump complete
---
-
-\unrestrict AKMNztaTFmLCLewE9qfuGKXSwIZGjRzjbqlhOr0vE4JP8mp5SV0hrIFHnOXDcNI
-
-"#;
+"#
+);
 
 /// The matching `--section=post-data`.
-const POST_DATA: &str = r#"
---
--- PostgreSQL database dump
---
-
-\restrict Wnf02dYHXyh33Ij1iNyNl5vrNq5qDV32SjhvyN9wfM40a04wZ1IfRSYTnxTWhfx
-
--- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
--- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
-
-SET statement_timeout = 0;
-SET lock_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
-SET client_encoding = 'UTF8';
-SET standard_conforming_strings = on;
-SELECT pg_catalog.set_config('search_path', '', false);
-SET check_function_bodies = false;
-SET xmloption = content;
-SET client_min_messages = warning;
-SET row_security = off;
-
+const POST_DATA: &str = pg_dump_15!(
+    "Wnf02dYHXyh33Ij1iNyNl5vrNq5qDV32SjhvyN9wfM40a04wZ1IfRSYTnxTWhfx",
+    r#"
 SET default_tablespace = '';
 
 --
@@ -542,13 +541,8 @@ ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY p1 ON public.customers USING ((email <> 'x;y'::text));
 
 
---
--- PostgreSQL database dump complete
---
-
-\unrestrict Wnf02dYHXyh33Ij1iNyNl5vrNq5qDV32SjhvyN9wfM40a04wZ1IfRSYTnxTWhfx
-
-"#;
+"#
+);
 
 #[test]
 fn pre_data_script_is_split_and_rewritten() {
@@ -1167,33 +1161,17 @@ fn quote_ident_follows_postgres() {
 
 mod live {
     use super::*;
+    use crate::engine::postgres::dump::{Section, pg_dump_schema};
     use crate::engine::postgres::test_db::{TestDb, psql, run};
+    use secrecy::SecretString;
 
-    fn pg_dump(db: &TestDb, section: &str) -> String {
-        let program = std::env::var("PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
-        let section = format!("--section={section}");
-        let out = run(
-            &program,
-            &db.url,
-            &[
-                "--schema-only",
-                "--no-owner",
-                "--no-privileges",
-                "--no-publications",
-                "--no-subscriptions",
-                "--encoding=UTF8",
-                "--strict-names",
-                &section,
-                "--schema=\"public\"",
-                "--schema=\"Sales\"",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+    /// The copied schemas' DDL as a refresh gets it: through lethe's own pg_dump run.
+    async fn pg_dump(db: &TestDb, section: Section) -> String {
+        let url = SecretString::from(db.url.to_string());
+        let schemas = ["public".to_owned(), "Sales".to_owned()];
+        pg_dump_schema(&url, None, section, &schemas)
+            .await
+            .unwrap_or_else(|e| panic!("pg_dump failed: {e}"))
     }
 
     const SOURCE_SCHEMA: &str = r#"
@@ -1268,13 +1246,13 @@ mod live {
             JOIN pub ON (d.refclassid, d.refobjid) = (pub.classid, pub.objid)
             WHERE d.deptype = 'n'";
 
-    #[test]
-    fn real_pg_dump_builds_the_shadow_and_survives_the_swap() {
+    #[tokio::test]
+    async fn real_pg_dump_builds_the_shadow_and_survives_the_swap() {
         let source = TestDb::create("rwsrc");
         let target = TestDb::create("rwdst");
         psql(&source.url, SOURCE_SCHEMA);
-        let pre = rewrite_dump(&pg_dump(&source, "pre-data"), &map()).unwrap();
-        let post = rewrite_dump(&pg_dump(&source, "post-data"), &map()).unwrap();
+        let pre = rewrite_dump(&pg_dump(&source, Section::PreData).await, &map()).unwrap();
+        let post = rewrite_dump(&pg_dump(&source, Section::PostData).await, &map()).unwrap();
         assert!(pre.iter().any(|s| s.object_type == "TABLE"), "{pre:#?}");
         assert!(
             post.iter().any(|s| s.object_type == "FK CONSTRAINT"),

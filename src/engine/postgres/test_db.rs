@@ -16,7 +16,7 @@ pub fn admin_url() -> url::Url {
 }
 
 /// `url` without its password, and the password (for `PGPASSWORD`).
-pub fn split(url: &url::Url) -> (String, Option<String>) {
+fn split(url: &url::Url) -> (String, Option<String>) {
     let mut shown = url.clone();
     let _ = shown.set_password(None);
     (shown.to_string(), url.password().map(str::to_owned))
