@@ -81,8 +81,11 @@ pub struct Table {
     /// Its columns in attribute order (dropped columns left out).
     pub columns: Vec<Column>,
     /// The planner's row estimate (`reltuples`; for a partitioned table, the sum of its
-    /// partitions'), shown by `lethe plan` and used to start the biggest copies first.
+    /// partitions'), shown by `lethe plan` and by the progress lines.
     pub estimated_rows: u64,
+    /// Bytes on disk (heap and TOAST; for a partitioned table, its partitions'), so the
+    /// biggest copies start first.
+    pub size_bytes: u64,
     /// The partitioned table this one is a partition of; its rules apply here.
     pub partition_of: Option<TableName>,
     /// Whether this is a partitioned (parent) table that holds no rows itself.

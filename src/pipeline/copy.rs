@@ -12,7 +12,9 @@ use super::plan::TablePlan;
 use super::progress::TableProgress;
 use super::transform::RowTransform;
 use crate::catalog::TableName;
-use crate::engine::postgres::{self, Snapshot, Target, copy_text::NEWLINE};
+use sqlx::postgres::PgConnection;
+
+use crate::engine::postgres::{self, SnapshotReader, Target, copy_text::NEWLINE};
 
 /// Rows are sent on in batches of about this many bytes: large enough that per-batch
 /// costs vanish, small enough that memory stays flat.
@@ -31,10 +33,11 @@ pub struct CopyStats {
     pub bytes: u64,
 }
 
-/// Copies one table of the plan into its shadow table.
+/// Copies one table of the plan into its shadow table, on a reader inside the run's
+/// snapshot and a writer to the target that the caller reuses from table to table.
 pub async fn copy_table(
-    snapshot: &Snapshot,
-    target: &Target,
+    reader: &mut SnapshotReader,
+    writer_conn: &mut PgConnection,
     shadow: &TableName,
     plan: &TablePlan,
     transform: Option<Arc<RowTransform>>,
@@ -47,8 +50,6 @@ pub async fn copy_table(
         .iter()
         .map(|c| c.column.name.as_str())
         .collect();
-    let mut reader = snapshot.reader().await?;
-    let mut writer_conn = target.connect().await?;
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
 
     let read = async {
@@ -86,7 +87,7 @@ pub async fn copy_table(
                 .boxed(),
             None => batches.map(Ok::<Bytes, Error>).boxed(),
         };
-        let mut copy_in = Target::copy_in(&mut writer_conn, shadow, &columns).await?;
+        let mut copy_in = Target::copy_in(writer_conn, shadow, &columns).await?;
         let mut written = 0u64;
         loop {
             let batch = match batches.try_next().await {

@@ -267,6 +267,7 @@ mod tests {
             name: TableName::new(schema, name),
             columns,
             estimated_rows: 0,
+            size_bytes: 0,
             partition_of: parent.map(|(s, n)| TableName::new(s, n)),
             partitioned: false,
         }

@@ -1,17 +1,19 @@
 //! A whole run, step by step (see the README's "How a refresh works"), with the target's live copy untouched
 //! until the final swap, and the shadow dropped on any failure.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::Error;
 use super::copy::{CopyStats, copy_table};
 use super::plan::Plan;
-use super::progress::Progress;
+use super::progress::{Progress, TableProgress};
 use super::transform::RowTransform;
 use crate::catalog::TableName;
 use crate::config::Config;
@@ -145,21 +147,12 @@ pub async fn refresh(
         return Err(problems.into());
     }
     let plan = Arc::new(plan);
-    if target
-        .is_source(snapshot.identity(), snapshot.marker())
-        .await?
-    {
-        return Err(postgres::Error::TargetIsSource {
-            database: target.database(),
-        }
-        .into());
-    }
     let extensions = catalog::extensions_in(snapshot.conn(), &schemas).await?;
     if !extensions.is_empty() {
         return Err(Error::ExtensionInCopiedSchema(extensions));
     }
-    let _lock = target.lock().await?;
-    for leftover in target.drop_leftover_shadows().await? {
+    let mut session = target.lock(snapshot.identity(), snapshot.marker()).await?;
+    for leftover in session.drop_leftover_shadows().await? {
         warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
     }
 
@@ -195,7 +188,7 @@ pub async fn refresh(
         config.masking.key.expose_secret().as_bytes(),
     ));
     let result = async {
-        target.create_shadow(&map, &pre_data).await?;
+        session.create_shadow(&map, &pre_data).await?;
         let copied = copy_all(
             Arc::clone(&plan),
             Arc::new(snapshot),
@@ -205,10 +198,10 @@ pub async fn refresh(
             options,
         )
         .await?;
-        target.set_sequences(&map, &sequences).await?;
+        session.set_sequences(&map, &sequences).await?;
         info!("data loaded; building indexes and constraints");
-        target.post_data(post_data, options.jobs).await?;
-        target.swap(&map, &matviews).await?;
+        session.post_data(post_data, options.jobs).await?;
+        session.swap(&map, &matviews).await?;
         Ok::<_, Error>(copied)
     }
     .await;
@@ -231,7 +224,8 @@ pub async fn refresh(
     })
 }
 
-/// Copies every non-skipped table, `jobs` at a time, largest first.
+/// Copies every non-skipped table, largest first, on `jobs` workers; each worker keeps
+/// one reader (inside the snapshot) and one writer connection for all its tables.
 async fn copy_all(
     plan: Arc<Plan>,
     snapshot: Arc<Snapshot>,
@@ -241,55 +235,81 @@ async fn copy_all(
     options: &RefreshOptions,
 ) -> Result<CopyStats, Error> {
     let progress = Progress::new(options.progress);
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut order: Vec<usize> = (0..plan.tables.len())
         .filter(|&i| !plan.tables[i].skip)
         .collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.estimated_rows));
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.size_bytes));
+    let workers = options.jobs.max(1).min(order.len());
+    let queue: VecDeque<Job> = order
+        .into_iter()
+        .map(|index| {
+            let table = &plan.tables[index];
+            Job {
+                index,
+                shadow: map.shadow_table(&table.table.name),
+                transform: table
+                    .masks_anything()
+                    .then(|| Arc::new(RowTransform::new(table, Arc::clone(&key)))),
+                bar: progress.table(&table.table.name.to_string(), table.table.estimated_rows),
+            }
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(queue));
+    // The progress lines already say when a table is done.
+    let quiet = options.progress;
+
     let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        let (plan, snapshot, target) = (Arc::clone(&plan), Arc::clone(&snapshot), target.clone());
+        let queue = Arc::clone(&queue);
+        tasks.spawn(async move {
+            let mut reader = snapshot.reader().await?;
+            let mut writer = target.connect().await?;
+            let mut total = CopyStats::default();
+            loop {
+                let next = queue.lock().await.pop_front();
+                let Some(mut job) = next else {
+                    return Ok::<_, Error>(total);
+                };
+                let table = &plan.tables[job.index];
+                let started = Instant::now();
+                let stats = copy_table(
+                    &mut reader,
+                    &mut writer,
+                    &job.shadow,
+                    table,
+                    job.transform.take(),
+                    &mut job.bar,
+                )
+                .await?;
+                let seconds = started.elapsed().as_secs_f64();
+                if quiet {
+                    debug!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
+                } else {
+                    info!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
+                }
+                total.rows += stats.rows;
+                total.bytes += stats.bytes;
+            }
+        });
+    }
+    // The first failure ends the run: returning drops the set, which aborts the others.
     let mut total = CopyStats::default();
-    let mut add = |done: Result<Result<CopyStats, Error>, tokio::task::JoinError>| {
+    while let Some(done) = tasks.join_next().await {
         let stats = done??;
         total.rows += stats.rows;
         total.bytes += stats.bytes;
-        Ok::<_, Error>(())
-    };
-    for index in order {
-        // The permit is taken here, in size order, and a failed table stops the run at once.
-        let permit = loop {
-            tokio::select! {
-                permit = Arc::clone(&permits).acquire_owned() => break permit,
-                Some(done) = tasks.join_next() => add(done)?,
-            }
-        };
-        let table = &plan.tables[index];
-        let transform = table
-            .masks_anything()
-            .then(|| Arc::new(RowTransform::new(table, Arc::clone(&key))));
-        let shadow = map.shadow_table(&table.table.name);
-        let mut bar = progress.table(&table.table.name.to_string(), table.table.estimated_rows);
-        let (plan, snapshot, target) = (Arc::clone(&plan), Arc::clone(&snapshot), target.clone());
-        // The progress lines already say when a table is done.
-        let quiet = options.progress;
-        tasks.spawn(async move {
-            let _permit = permit;
-            let table = &plan.tables[index];
-            let started = Instant::now();
-            let stats = copy_table(&snapshot, &target, &shadow, table, transform, &mut bar).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            if quiet {
-                debug!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
-            } else {
-                info!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
-            }
-            Ok::<_, Error>(stats)
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        add(done)?;
     }
     if let Ok(snapshot) = Arc::try_unwrap(snapshot) {
         snapshot.close().await?;
     }
     Ok(total)
+}
+
+/// One table waiting for a worker.
+struct Job {
+    index: usize,
+    shadow: TableName,
+    transform: Option<Arc<RowTransform>>,
+    bar: TableProgress,
 }

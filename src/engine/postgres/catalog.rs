@@ -30,6 +30,7 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
     let rows = sqlx::query(
         "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
                 c.relkind = 'p' AS partitioned, greatest(c.reltuples, 0)::int8 AS estimate,
+                pg_table_size(c.oid) AS size_bytes,
                 pn.nspname::text AS parent_schema, pc.relname::text AS parent_name
          FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -58,6 +59,7 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
             name: TableName::new(row.get::<String, _>("schema"), row.get::<String, _>("name")),
             columns: Vec::new(),
             estimated_rows: u64::try_from(row.get::<i64, _>("estimate")).unwrap_or(0),
+            size_bytes: u64::try_from(row.get::<i64, _>("size_bytes")).unwrap_or(0),
             partition_of: parent_schema
                 .zip(parent_name)
                 .map(|(s, n)| TableName::new(s, n)),
@@ -153,8 +155,8 @@ pub async fn populated_matviews(
         .collect())
 }
 
-/// Gives each partitioned table the sum of its partitions' estimates (its own `reltuples`
-/// is -1), so the biggest copies are started first.
+/// Gives each partitioned table the sum of its partitions' estimates and sizes (its own
+/// `reltuples` is -1 and it holds no rows), as the copy reads it with all of them.
 fn roll_up_partition_estimates(tables: &mut [Table]) {
     let index: BTreeMap<TableName, usize> = tables
         .iter()
@@ -165,10 +167,11 @@ fn roll_up_partition_estimates(tables: &mut [Table]) {
         if tables[i].partitioned {
             continue;
         }
-        let rows = tables[i].estimated_rows;
+        let (rows, bytes) = (tables[i].estimated_rows, tables[i].size_bytes);
         let mut parent = tables[i].partition_of.clone();
         while let Some(&p) = parent.as_ref().and_then(|name| index.get(name)) {
             tables[p].estimated_rows += rows;
+            tables[p].size_bytes += bytes;
             parent = tables[p].partition_of.clone();
         }
     }

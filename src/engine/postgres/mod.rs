@@ -17,4 +17,4 @@ mod test_db;
 pub use connect::{Endpoint, Side};
 pub use error::{DbFailure, Error, redacted};
 pub use source::{Snapshot, SnapshotReader, SourceSession};
-pub use target::{SchemaMap, Target, TargetLock};
+pub use target::{SchemaMap, Target, TargetSession};
