@@ -72,6 +72,13 @@ pub struct Planned {
     snapshot: Snapshot,
 }
 
+impl Planned {
+    /// The snapshot the plan was read in, for reading the source at that same instant.
+    pub fn snapshot(&mut self) -> &mut Snapshot {
+        &mut self.snapshot
+    }
+}
+
 /// How long the source's ACCESS SHARE locks wait behind other sessions' DDL before the
 /// run gives up (pg_dump's `--lock-wait-timeout`): production DDL must not queue behind us.
 const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(60);
