@@ -8,3 +8,4 @@ pub mod engine;
 pub mod mask;
 pub mod pipeline;
 pub mod rules;
+pub mod verify;

@@ -1,8 +1,10 @@
 //! Command-line interface: one file per subcommand. Exit codes: 0 done; 1 failed while
-//! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target).
+//! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target); 4 leak found.
 
 mod plan;
 mod refresh;
+mod rollback;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +39,11 @@ enum Command {
     Plan(plan::Args),
     /// Refresh a target now: snapshot, mask, load into a shadow, swap.
     Refresh(refresh::Args),
+    /// Swap the previous copy back in (a second rollback swaps forward again).
+    Rollback(rollback::Args),
+    /// Look for real values in the target: a sample of each masked column's source values,
+    /// in the same column (and with --deep in every text column). Exits 4 on a hit.
+    Verify(verify::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -58,6 +65,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plan(args) => plan::run(&config, args).await,
             Command::Refresh(args) => refresh::run(&config, args).await,
+            Command::Rollback(args) => rollback::run(&config, args).await,
+            Command::Verify(args) => verify::run(&config, args).await,
         }
     });
     match outcome {

@@ -18,6 +18,8 @@ use toml::Spanned;
 
 /// The shortest masking key accepted: shorter keys make pseudonyms guessable.
 const MIN_KEY_BYTES: usize = 16;
+/// The most previous copies a target keeps (one: `lethe_prev_<schema>`).
+const MAX_KEEP_PREVIOUS: i64 = 1;
 
 /// A loaded, interpolated and checked `lethe.toml`.
 #[derive(Debug)]
@@ -46,6 +48,35 @@ pub struct SourceConfig {
 pub struct TargetConfig {
     /// Connection URL; may hold a password.
     pub url: SecretString,
+    /// How many previous copies stay beside the live one after a swap, for `lethe
+    /// rollback`: 1 (the default) keeps `lethe_prev_<schema>`, 0 drops it.
+    pub keep_previous: u32,
+    /// SQL files run inside the shadow before the swap, in this order.
+    pub after_refresh: Vec<HookFile>,
+    /// Run the leak check (`lethe verify`) on the shadow before the swap; a leak blocks it.
+    pub verify: bool,
+}
+
+/// One `after_refresh` SQL file.
+#[derive(Debug, Clone)]
+pub struct HookFile {
+    /// The file, relative paths resolved against the config file's folder.
+    pub path: PathBuf,
+    /// Where lethe.toml names it, for errors found before the run.
+    pub named_at: Location,
+}
+
+impl HookFile {
+    /// Reads the file's SQL. An unreadable file is a config error, found before anything
+    /// is touched.
+    pub fn read(&self) -> Result<String, ConfigError> {
+        std::fs::read_to_string(&self.path).map_err(|e| {
+            ConfigError::at(
+                self.named_at.clone(),
+                format!("after_refresh hook {}: {e}", self.path.display()),
+            )
+        })
+    }
 }
 
 /// The masking key and where the rules are.
@@ -77,6 +108,11 @@ struct RawSource {
 #[serde(deny_unknown_fields)]
 struct RawTarget {
     url: Spanned<String>,
+    keep_previous: Option<Spanned<i64>>,
+    #[serde(default)]
+    after_refresh: Vec<Spanned<String>>,
+    #[serde(default)]
+    verify: bool,
 }
 
 #[derive(Deserialize)]
@@ -127,15 +163,65 @@ impl Config {
             url: secret(&raw.source.url, "source url"),
             schemas: raw.source.schemas,
         };
-        let targets = raw
-            .targets
-            .iter()
-            .map(|(name, t)| {
-                let url = secret(&t.get_ref().url, &format!("target `{name}` url"));
-                (name.clone(), TargetConfig { url })
-            })
-            .collect();
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut targets = BTreeMap::new();
+        // Problems other than interpolation (which `secret` records in `errors`).
+        let mut target_errors = Vec::new();
+        for (name, t) in &raw.targets {
+            let t = t.get_ref();
+            let url = secret(&t.url, &format!("target `{name}` url"));
+            let keep_previous = match &t.keep_previous {
+                None => 1,
+                Some(n) => match u32::try_from(*n.get_ref()) {
+                    Ok(k) if i64::from(k) <= MAX_KEEP_PREVIOUS => k,
+                    _ => {
+                        target_errors.push(ConfigError::at(
+                            Location::from_span(file, text, &n.span()),
+                            format!(
+                                "target `{name}`: keep_previous must be 0 (drop the replaced copy) \
+                                 or 1 (keep it for `lethe rollback`)"
+                            ),
+                        ));
+                        1
+                    }
+                },
+            };
+            let mut after_refresh = Vec::new();
+            for hook in &t.after_refresh {
+                let named_at = Location::from_span(file, text, &hook.span());
+                match interpolate(hook.get_ref(), &lookup) {
+                    Ok(relative) => {
+                        let path = base.join(relative);
+                        if path.is_file() {
+                            after_refresh.push(HookFile { path, named_at });
+                        } else {
+                            target_errors.push(ConfigError::at(
+                                named_at,
+                                format!(
+                                    "target `{name}`: after_refresh hook {} is not a file",
+                                    path.display()
+                                ),
+                            ));
+                        }
+                    }
+                    Err(e) => target_errors.push(ConfigError::at(
+                        named_at,
+                        format!("target `{name}` after_refresh: {e}"),
+                    )),
+                }
+            }
+            targets.insert(
+                name.clone(),
+                TargetConfig {
+                    url,
+                    keep_previous,
+                    after_refresh,
+                    verify: t.verify,
+                },
+            );
+        }
         let key = secret(&raw.masking.key, "masking key");
+        errors.extend(target_errors);
 
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -150,7 +236,6 @@ impl Config {
             .into());
         }
 
-        let base = file.parent().unwrap_or(Path::new("."));
         let rules_dir = match &raw.masking.rules {
             Some(dir) => {
                 let dir = interpolate(dir.get_ref(), &lookup).map_err(|e| {
@@ -274,6 +359,67 @@ key = "${KEY}"
             "{err}"
         );
         assert!(!err.contains("short\""), "{err}");
+    }
+
+    #[test]
+    fn target_options_default_and_resolve_against_the_config_folder() {
+        let config =
+            Config::parse(Path::new("lethe.toml"), GOOD, env).unwrap_or_else(|e| panic!("{e}"));
+        let dev = config.target("dev").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dev.keep_previous, 1);
+        assert!(dev.after_refresh.is_empty());
+
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(dir.path().join("sql")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sql/fix.sql"), "SELECT 1;")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("lethe.toml");
+        let text = GOOD.replace(
+            "url = \"postgres://localhost/dev\"",
+            "url = \"postgres://localhost/dev\"\nkeep_previous = 0\nafter_refresh = [\"sql/fix.sql\"]",
+        );
+        let config = Config::parse(&file, &text, env).unwrap_or_else(|e| panic!("{e}"));
+        let dev = config.target("dev").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dev.keep_previous, 0);
+        assert_eq!(dev.after_refresh.len(), 1);
+        assert_eq!(dev.after_refresh[0].path, dir.path().join("sql/fix.sql"));
+        assert_eq!(
+            dev.after_refresh[0]
+                .read()
+                .unwrap_or_else(|e| panic!("{e}")),
+            "SELECT 1;"
+        );
+    }
+
+    #[test]
+    fn bad_target_options_are_errors_with_positions() {
+        let text = GOOD.replace(
+            "url = \"postgres://localhost/dev\"",
+            "url = \"postgres://localhost/dev\"\nkeep_previous = 3\nafter_refresh = [\"gone.sql\", \"${NOPE}.sql\"]",
+        );
+        let err = Config::parse(Path::new("conf/lethe.toml"), &text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "conf/lethe.toml:7:17: target `dev`: keep_previous must be 0 (drop the replaced copy) \
+             or 1 (keep it for `lethe rollback`)\n\
+             conf/lethe.toml:8:18: target `dev`: after_refresh hook conf/gone.sql is not a file\n\
+             conf/lethe.toml:8:30: target `dev` after_refresh: environment variable `NOPE` is not set"
+        );
+        let text = GOOD.replace(
+            "url = \"postgres://localhost/dev\"",
+            "url = \"postgres://localhost/dev\"\nkeep_previous = -1",
+        );
+        let err = Config::parse(Path::new("lethe.toml"), &text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("lethe.toml:7:17: target `dev`: keep_previous must be 0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::transform::RowTransform;
 use crate::catalog::TableName;
 use sqlx::postgres::PgConnection;
 
-use crate::engine::postgres::{self, SnapshotReader, Target, copy_text::NEWLINE};
+use crate::engine::postgres::{self, SnapshotReader, Target, copy_text::NEWLINE, sql};
 
 /// Rows are sent on in batches of about this many bytes: large enough that per-batch
 /// costs vanish, small enough that memory stays flat.
@@ -87,7 +87,17 @@ pub async fn copy_table(
                 .boxed(),
             None => batches.map(Ok::<Bytes, Error>).boxed(),
         };
-        let mut copy_in = Target::copy_in(writer_conn, shadow, &columns).await?;
+        // COPY FREEZE needs the table emptied in the same transaction; PostgreSQL refuses
+        // it on a partitioned table.
+        let freeze = !plan.table.partitioned;
+        if freeze {
+            let begin = format!("BEGIN; TRUNCATE {}", sql::qualified(shadow));
+            sqlx::raw_sql(sql::safe(begin))
+                .execute(&mut *writer_conn)
+                .await
+                .map_err(postgres::Error::query(format!("writing {name}")))?;
+        }
+        let mut copy_in = Target::copy_in(writer_conn, shadow, &columns, freeze).await?;
         let mut written = 0u64;
         loop {
             let batch = match batches.try_next().await {
@@ -106,10 +116,16 @@ pub async fn copy_table(
             written += rows;
             progress.add(rows, bytes);
         }
-        let confirmed = copy_in
-            .finish()
-            .await
-            .map_err(postgres::Error::query(format!("writing {name}")))?;
+        let confirmed = match copy_in.finish().await {
+            Ok(confirmed) => confirmed,
+            Err(error) => return Err(rejected(writer_conn, shadow, name, error).await),
+        };
+        if freeze {
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut *writer_conn)
+                .await
+                .map_err(postgres::Error::query(format!("writing {name}")))?;
+        }
         Ok::<_, Error>((written, confirmed))
     };
 
@@ -123,6 +139,41 @@ pub async fn copy_table(
     }
     progress.finish();
     Ok(stats)
+}
+
+/// Describes a write the target refused, naming the columns of the violated constraint
+/// (PostgreSQL names only the constraint) and never the row's values.
+async fn rejected(
+    conn: &mut PgConnection,
+    shadow: &TableName,
+    name: &TableName,
+    error: sqlx::Error,
+) -> Error {
+    let constraint = error
+        .as_database_error()
+        .and_then(|e| e.constraint())
+        .map(str::to_owned);
+    let mut what = format!("writing {name}");
+    if let Some(constraint) = constraint {
+        // The failed COPY left the transaction aborted; end it to ask the catalog.
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        let columns: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(a.attname, ', ' ORDER BY a.attnum)
+             FROM pg_constraint c
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+             WHERE c.conrelid = $1::regclass AND c.conname = $2",
+        )
+        .bind(sql::qualified(shadow))
+        .bind(&constraint)
+        .fetch_one(&mut *conn)
+        .await
+        .ok()
+        .flatten();
+        if let Some(columns) = columns {
+            what = format!("writing {name} (column {columns})");
+        }
+    }
+    postgres::Error::query(what)(error).into()
 }
 
 /// Masks a batch on the rayon pool: CPU work stays off the async workers.

@@ -5,14 +5,17 @@ pub mod copy;
 pub mod plan;
 pub mod progress;
 pub mod refresh;
+pub mod rollback;
 pub mod transform;
 
 pub use plan::{Plan, PlanProblems};
 pub use refresh::{RefreshOptions, RefreshSummary, plan, refresh};
+pub use rollback::rollback;
 
 use crate::catalog::TableName;
 use crate::config::ConfigErrors;
 use crate::engine::postgres;
+use crate::engine::postgres::target::CheckFailure;
 
 /// Why a refresh (or a plan) did not complete. The process exit code follows from it.
 #[derive(Debug, thiserror::Error)]
@@ -54,18 +57,48 @@ pub enum Error {
         .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
     )]
     ExtensionInCopiedSchema(Vec<(String, String)>),
+    /// A check of the shadow before the swap failed: the shadow was dropped, the live copy
+    /// is untouched.
+    #[error(
+        "pre-swap checks failed, so the new copy was not swapped in (the live copy is untouched):{}",
+        .0.iter().map(|f| format!("\n  {f}")).collect::<String>()
+    )]
+    Check(Vec<CheckFailure>),
+    /// An `after_refresh` hook failed: the shadow was dropped, the live copy is untouched.
+    #[error(
+        "after_refresh hook {hook}: {problem}; the new copy was not swapped in (the live copy is untouched)"
+    )]
+    Hook {
+        /// The file, with `:line:column` when PostgreSQL said where.
+        hook: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// `rollback` found nothing to swap back, or something in its way; nothing was changed.
+    #[error("{0}")]
+    NoRollback(String),
+    /// The leak check found real source values in the shadow: the swap did not happen.
+    #[error(
+        "refusing to swap: the leak check found real source values in {0} column(s) of the new copy; it was dropped and the live copy is untouched (run `lethe verify` for details)"
+    )]
+    Leak(usize),
+    /// A copy worker still held the snapshot after all workers ended (a bug).
+    #[error("internal error: the source snapshot is still in use after the copy")]
+    SnapshotStillShared,
     /// A task panicked or was cancelled.
     #[error("a copy task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
 impl Error {
-    /// The exit code this error ends the process with: 2 bad config, 3 refused, 1 failed.
+    /// The exit code this error ends the process with: 2 bad config, 3 refused, 4 leak
+    /// found, 1 failed.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::NoSuchSchema(_) => 2,
             Error::Unmapped(_) | Error::ExtensionInCopiedSchema(_) => 3,
             Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
+            Error::Leak(_) => 4,
             _ => 1,
         }
     }

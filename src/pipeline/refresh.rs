@@ -16,9 +16,10 @@ use super::plan::Plan;
 use super::progress::{Progress, TableProgress};
 use super::transform::RowTransform;
 use crate::catalog::TableName;
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors, HookFile, Location};
 use crate::engine::postgres::dump::{Section, pg_dump_schema};
 use crate::engine::postgres::dump_rewrite::rewrite_dump;
+use crate::engine::postgres::target::HookError;
 use crate::engine::postgres::{
     self, Endpoint, SchemaMap, Side, Snapshot, SourceSession, Target, catalog,
 };
@@ -45,6 +46,9 @@ pub struct RefreshSummary {
     pub rows: u64,
     /// COPY text bytes read from the source.
     pub bytes: u64,
+    /// Rows read from the source snapshot, per table of the plan (skipped tables: 0); the
+    /// pre-swap check found the same counts in the shadow.
+    pub table_rows: Vec<(TableName, u64)>,
     /// Wall time from start to swap.
     pub elapsed: Duration,
 }
@@ -139,10 +143,15 @@ pub async fn refresh(
     options: &RefreshOptions,
 ) -> Result<RefreshSummary, Error> {
     let started = Instant::now();
-    let target_config = config
-        .target(target_name)
-        .map_err(crate::config::ConfigErrors::from)?;
+    let target_config = config.target(target_name).map_err(ConfigErrors::from)?;
     let target = Target::new(Endpoint::parse(&target_config.url, Side::Target)?);
+    // Read now: a hook that cannot be read stops the run before anything is touched.
+    let hooks: Vec<(&HookFile, String)> = target_config
+        .after_refresh
+        .iter()
+        .map(|hook| hook.read().map(|sql| (hook, sql)))
+        .collect::<Result<_, _>>()
+        .map_err(ConfigErrors::from)?;
 
     let Planned {
         plan,
@@ -196,19 +205,68 @@ pub async fn refresh(
     ));
     let result = async {
         session.create_shadow(&map, &pre_data).await?;
-        let copied = copy_all(
+        let (copied, snapshot) = copy_all(
             Arc::clone(&plan),
-            Arc::new(snapshot),
+            snapshot,
             &target,
             &map,
-            key,
+            Arc::clone(&key),
             options,
         )
         .await?;
+        // Without a leak check nothing reads the source any more: release its locks now.
+        let snapshot = if target_config.verify {
+            Some(snapshot)
+        } else {
+            snapshot.close().await?;
+            None
+        };
         session.set_sequences(&map, &sequences).await?;
         info!("data loaded; building indexes and constraints");
         session.post_data(post_data, options.jobs).await?;
-        session.swap(&map, &matviews).await?;
+
+        info!("checking the shadow: row counts, NOT VALID constraints, sequences");
+        let checking = Instant::now();
+        let mut failures = session
+            .check_row_counts(&map, &copied.tables, options.jobs)
+            .await?;
+        failures.extend(session.validate_constraints(&map).await?);
+        failures.extend(session.check_sequences(&map, &sequences).await?);
+        if !failures.is_empty() {
+            return Err(Error::Check(failures));
+        }
+        debug!(
+            seconds = checking.elapsed().as_secs_f64(),
+            "the shadow passed its checks"
+        );
+
+        for (hook, sql) in &hooks {
+            info!(hook = %hook.path.display(), "running an after_refresh hook in the shadow");
+            target
+                .run_hook(&map, sql)
+                .await
+                .map_err(|e| hook_error(hook, sql, e))?;
+        }
+        if let Some(snapshot) = snapshot {
+            info!("verify = true: checking the shadow for real values before the swap");
+            let report = crate::verify::verify_copy(
+                &plan,
+                &schemas,
+                &snapshot,
+                &target,
+                crate::verify::TargetCopy::Shadow(&map),
+                &key,
+                &crate::verify::VerifyOptions::default(),
+            )
+            .await?;
+            snapshot.close().await?;
+            if !report.is_clean() {
+                return Err(Error::Leak(report.leaking_columns()));
+            }
+        }
+        session
+            .swap(&map, &matviews, target_config.keep_previous > 0)
+            .await?;
         Ok::<_, Error>(copied)
     }
     .await;
@@ -222,25 +280,67 @@ pub async fn refresh(
             return Err(error);
         }
     };
+    if target_config.keep_previous == 0
+        && let Err(error) = session.drop_previous(&map).await
+    {
+        warn!(%error, "could not drop the replaced copy (keep_previous = 0); the next run will");
+    }
     Ok(RefreshSummary {
         target: target_name.to_string(),
         tables: plan.tables.len(),
-        rows: copied.rows,
-        bytes: copied.bytes,
+        rows: copied.total.rows,
+        bytes: copied.total.bytes,
+        table_rows: copied.tables,
         elapsed: started.elapsed(),
     })
 }
 
+/// Names the hook file in its error, with the line and column of the failing statement
+/// when PostgreSQL gave its position.
+fn hook_error(hook: &HookFile, sql: &str, error: HookError) -> Error {
+    let file = hook.path.display().to_string();
+    match error {
+        HookError::Sql {
+            failure,
+            position: Some(position),
+        } => {
+            // PostgreSQL counts characters from 1.
+            let byte = sql
+                .char_indices()
+                .nth(position.saturating_sub(1))
+                .map_or(sql.len(), |(i, _)| i);
+            Error::Hook {
+                hook: Location::from_offset(&hook.path, sql, byte).to_string(),
+                problem: failure.to_string(),
+            }
+        }
+        HookError::Database(error) => error.into(),
+        other => Error::Hook {
+            hook: file,
+            problem: other.to_string(),
+        },
+    }
+}
+
+/// What [`copy_all`] moved: the totals, and the rows read per table.
+struct Copied {
+    total: CopyStats,
+    /// Every table of the plan by source name, skipped ones with 0 rows.
+    tables: Vec<(TableName, u64)>,
+}
+
 /// Copies every non-skipped table, largest first, on `jobs` workers; each worker keeps
 /// one reader (inside the snapshot) and one writer connection for all its tables.
+/// Hands the snapshot back when the last worker is done with it.
 async fn copy_all(
     plan: Arc<Plan>,
-    snapshot: Arc<Snapshot>,
+    snapshot: Snapshot,
     target: &Target,
     map: &SchemaMap,
     key: Arc<MaskingKey>,
     options: &RefreshOptions,
-) -> Result<CopyStats, Error> {
+) -> Result<(Copied, Snapshot), Error> {
+    let snapshot = Arc::new(snapshot);
     let progress = Progress::new(options.progress);
     let mut order: Vec<usize> = (0..plan.tables.len())
         .filter(|&i| !plan.tables[i].skip)
@@ -272,11 +372,11 @@ async fn copy_all(
         tasks.spawn(async move {
             let mut reader = snapshot.reader().await?;
             let mut writer = target.connect().await?;
-            let mut total = CopyStats::default();
+            let mut counts = Vec::new();
             loop {
                 let next = queue.lock().await.pop_front();
                 let Some(mut job) = next else {
-                    return Ok::<_, Error>(total);
+                    return Ok::<_, Error>(counts);
                 };
                 let table = &plan.tables[job.index];
                 let started = Instant::now();
@@ -295,22 +395,29 @@ async fn copy_all(
                 } else {
                     info!(table = %table.table.name, rows = stats.rows, bytes = stats.bytes, seconds, "table copied");
                 }
-                total.rows += stats.rows;
-                total.bytes += stats.bytes;
+                counts.push((job.index, stats));
             }
         });
     }
     // The first failure ends the run: returning drops the set, which aborts the others.
     let mut total = CopyStats::default();
+    let mut rows = vec![0u64; plan.tables.len()];
     while let Some(done) = tasks.join_next().await {
-        let stats = done??;
-        total.rows += stats.rows;
-        total.bytes += stats.bytes;
+        for (index, stats) in done?? {
+            total.rows += stats.rows;
+            total.bytes += stats.bytes;
+            rows[index] = stats.rows;
+        }
     }
-    if let Ok(snapshot) = Arc::try_unwrap(snapshot) {
-        snapshot.close().await?;
-    }
-    Ok(total)
+    let tables = plan
+        .tables
+        .iter()
+        .zip(rows)
+        .map(|(table, rows)| (table.table.name.clone(), rows))
+        .collect();
+    // Every worker has ended, so this is the only handle left.
+    let snapshot = Arc::try_unwrap(snapshot).map_err(|_| Error::SnapshotStillShared)?;
+    Ok((Copied { total, tables }, snapshot))
 }
 
 /// One table waiting for a worker.

@@ -96,7 +96,15 @@ pub fn redacted(error: sqlx::Error) -> DbFailure {
         .as_database_error()
         .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
     else {
-        return DbFailure(error.to_string());
+        return match error {
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => {
+                DbFailure(format!(
+                    "the server closed the connection (was the session terminated or the server \
+                 restarted?): {error}"
+                ))
+            }
+            _ => DbFailure(error.to_string()),
+        };
     };
     let code = db.code();
     let mut text = if code.starts_with("22") {
