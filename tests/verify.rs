@@ -8,7 +8,7 @@ use common::{KEY, TestDb, Workspace, expect_exit};
 use lethe::config::Config;
 use lethe::engine::postgres::{Endpoint, SchemaMap, Side, Target};
 use lethe::mask::MaskingKey;
-use lethe::pipeline::{self, Plan};
+use lethe::pipeline;
 use lethe::verify::{TargetCopy, Verdict, VerifyOptions, verify_copy};
 
 const SCHEMA: &str = "
@@ -273,25 +273,18 @@ async fn the_library_checks_a_shadow_copy_before_a_swap() {
     let target =
         Target::new(Endpoint::parse(target_url, Side::Target).unwrap_or_else(|e| panic!("{e}")));
     let key = MaskingKey::new(KEY.as_bytes());
-    let mut planned = pipeline::plan(&config, false)
+    let planned = pipeline::plan(&config, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let schemas = planned.schemas.clone();
     let map = SchemaMap::new(&schemas);
-    let plan = std::mem::replace(
-        &mut planned.plan,
-        Plan {
-            tables: Vec::new(),
-            partitions: Vec::new(),
-            fingerprint: [0; 32],
-        },
-    );
+    let plan = &planned.plan;
     let options = VerifyOptions::default();
 
     let shadow = verify_copy(
-        &plan,
+        plan,
         &schemas,
-        planned.snapshot(),
+        &planned.snapshot,
         &target,
         TargetCopy::Shadow(&map),
         &key,
@@ -311,9 +304,9 @@ async fn the_library_checks_a_shadow_copy_before_a_swap() {
     assert_eq!(email.leaks[0].redacted, "us***(19 chars)");
 
     let live = verify_copy(
-        &plan,
+        plan,
         &schemas,
-        planned.snapshot(),
+        &planned.snapshot,
         &target,
         TargetCopy::Live,
         &key,

@@ -73,14 +73,8 @@ pub struct Planned {
     pub problems: super::PlanProblems,
     /// The copied schemas.
     pub schemas: Vec<String>,
-    snapshot: Snapshot,
-}
-
-impl Planned {
     /// The snapshot the plan was read in, for reading the source at that same instant.
-    pub fn snapshot(&mut self) -> &mut Snapshot {
-        &mut self.snapshot
-    }
+    pub snapshot: Snapshot,
 }
 
 /// How long the source's ACCESS SHARE locks wait behind other sessions' DDL before the

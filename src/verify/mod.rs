@@ -341,18 +341,11 @@ pub async fn verify(
     }
     let key = MaskingKey::new(config.masking.key.expose_secret().as_bytes());
     let schemas = planned.schemas.clone();
-    let plan = std::mem::replace(
-        &mut planned.plan,
-        Plan {
-            tables: Vec::new(),
-            partitions: Vec::new(),
-            fingerprint: [0; 32],
-        },
-    );
+    let plan = &planned.plan;
     verify_copy(
-        &plan,
+        plan,
         &schemas,
-        planned.snapshot(),
+        &planned.snapshot,
         &target,
         TargetCopy::Live,
         &key,
