@@ -102,6 +102,12 @@ async fn refresh_masks_keys_keeps_joins_and_copies_every_row() {
     );
     // Sequences continue where production is.
     assert_eq!(dev.count("SELECT nextval('users_id_seq')").await, 501);
+    // ... also one reset with setval(..., false), which pg_sequences shows as NULL.
+    source
+        .exec("SELECT setval('invoices_id_seq', 9000, false)")
+        .await;
+    expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
+    assert_eq!(dev.count("SELECT nextval('invoices_id_seq')").await, 9000);
     // Nothing of the run is left beside the live copy but the (empty) previous schema.
     assert_eq!(
         dev.count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lethe_shadow%'")

@@ -467,24 +467,34 @@ async fn pre_swap_checks_name_the_table_that_fails() {
     );
 
     let sequence = TableName::new("public", "items_id_seq");
-    let at = |last_value| {
+    let at = |last_value, is_called| {
         vec![SequenceValue {
             name: sequence.clone(),
             last_value,
+            is_called,
         }]
     };
     let sequences = session
-        .check_sequences(&map, &at(Some(3)))
+        .check_sequences(&map, &at(3, true))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(sequences.is_empty(), "{sequences:?}");
     let sequences = session
-        .check_sequences(&map, &at(Some(40)))
+        .check_sequences(&map, &at(40, true))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let shown: Vec<String> = sequences.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
         ["public.items_id_seq: sequence is at 3 in the shadow, 40 in the source snapshot"]
+    );
+    let sequences = session
+        .check_sequences(&map, &at(3, false))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sequences.len(),
+        1,
+        "is_called must be compared too: {sequences:?}"
     );
 }

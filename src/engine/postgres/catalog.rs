@@ -207,36 +207,76 @@ pub async fn casts_to(
     Ok(valid)
 }
 
-/// A sequence and the value it had in the snapshot (`None`: never used).
-#[derive(Debug, Clone)]
+/// A sequence and its state: what `nextval` continues from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceValue {
     /// The sequence's name.
     pub name: TableName,
-    /// Its `last_value`, when `nextval` has been called on it.
-    pub last_value: Option<i64>,
+    /// Its `last_value`.
+    pub last_value: i64,
+    /// Whether `last_value` was handed out (`setval(..., false)` leaves it unused).
+    pub is_called: bool,
 }
 
-/// Every sequence of `schemas` with its current value, so the copy can continue numbering
-/// where production is.
+/// Every sequence of `schemas` with its state, so the copy can continue numbering where
+/// production is.
 pub async fn sequences(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Vec<SequenceValue>, Error> {
-    let rows = sqlx::query(
-        "SELECT schemaname::text AS schema, sequencename::text AS name, last_value
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, sequencename::text
          FROM pg_sequences WHERE schemaname = ANY($1) ORDER BY 1, 2",
     )
     .bind(schemas)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(Error::query("reading the source sequences"))?;
-    Ok(rows
+    .map_err(Error::query("listing the source sequences"))?;
+    let names: Vec<TableName> = names
         .into_iter()
-        .map(|row| SequenceValue {
-            name: TableName::new(row.get::<String, _>("schema"), row.get::<String, _>("name")),
-            last_value: row.get("last_value"),
+        .map(|(s, n)| TableName::new(s, n))
+        .collect();
+    sequence_states(conn, &names).await
+}
+
+/// Reads `last_value` and `is_called` of each sequence from the sequence itself
+/// (`pg_sequences` shows NULL both for an unused sequence and for one reset with
+/// `setval(..., false)`), in one round trip.
+pub async fn sequence_states(
+    conn: &mut PgConnection,
+    names: &[TableName],
+) -> Result<Vec<SequenceValue>, Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                "SELECT {i} AS n, last_value, is_called FROM {}",
+                super::sql::qualified(name)
+            )
         })
-        .collect())
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows: Vec<(i32, i64, bool)> = sqlx::query_as(super::sql::safe(sql))
+        .fetch_all(conn)
+        .await
+        .map_err(Error::query("reading the sequences"))?;
+    let mut values: Vec<SequenceValue> = rows
+        .into_iter()
+        .filter_map(|(i, last_value, is_called)| {
+            let name = names.get(usize::try_from(i).ok()?)?.clone();
+            Some(SequenceValue {
+                name,
+                last_value,
+                is_called,
+            })
+        })
+        .collect();
+    values.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(values)
 }
 
 fn type_kind(category: &str, base_name: &str) -> TypeKind {

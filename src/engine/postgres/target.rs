@@ -283,25 +283,25 @@ impl TargetSession {
         run_script(&mut self.conn, &script).await
     }
 
-    /// Sets each shadow sequence to the source's value, in one round trip.
+    /// Sets each shadow sequence to the source's state, in one round trip.
     pub async fn set_sequences(
         &mut self,
         map: &SchemaMap,
         values: &[SequenceValue],
     ) -> Result<(), Error> {
-        let (names, lasts): (Vec<String>, Vec<i64>) = values
+        let names: Vec<String> = values
             .iter()
-            .filter_map(|v| {
-                v.last_value
-                    .map(|last| (qualified(&map.shadow_table(&v.name)), last))
-            })
-            .unzip();
+            .map(|v| qualified(&map.shadow_table(&v.name)))
+            .collect();
+        let lasts: Vec<i64> = values.iter().map(|v| v.last_value).collect();
+        let called: Vec<bool> = values.iter().map(|v| v.is_called).collect();
         sqlx::query(
-            "SELECT pg_catalog.setval(name::regclass, last, true)
-             FROM unnest($1::text[], $2::int8[]) AS s(name, last)",
+            "SELECT pg_catalog.setval(name::regclass, last, called)
+             FROM unnest($1::text[], $2::int8[], $3::bool[]) AS s(name, last, called)",
         )
         .bind(&names)
         .bind(&lasts)
+        .bind(&called)
         .execute(&mut self.conn)
         .await
         .map_err(Error::query("setting the sequences"))?;
@@ -494,31 +494,49 @@ impl TargetSession {
         source: &[SequenceValue],
     ) -> Result<Vec<CheckFailure>, Error> {
         let shadows: Vec<String> = map.entries.iter().map(|e| e.shadow.clone()).collect();
-        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT schemaname::text, sequencename::text, last_value
+        let names: Vec<(String, String)> = sqlx::query_as(
+            "SELECT schemaname::text, sequencename::text
              FROM pg_sequences WHERE schemaname = ANY($1)",
         )
         .bind(&shadows)
         .fetch_all(&mut self.conn)
         .await
         .map_err(Error::query("reading the shadow sequences"))?;
-        let mut found: BTreeMap<TableName, Option<i64>> = rows
+        let names: Vec<TableName> = names
             .into_iter()
-            .map(|(schema, name, last)| {
-                let live = map.live_of(&schema).unwrap_or(&schema).to_string();
-                (TableName::new(live, name), last)
-            })
+            .map(|(s, n)| TableName::new(s, n))
             .collect();
-        let shown = |v: Option<i64>| v.map_or_else(|| "unused".to_string(), |v| v.to_string());
+        let mut found: BTreeMap<TableName, (i64, bool)> =
+            catalog::sequence_states(&mut self.conn, &names)
+                .await?
+                .into_iter()
+                .map(|v| {
+                    let live = map
+                        .live_of(&v.name.schema)
+                        .unwrap_or(&v.name.schema)
+                        .to_string();
+                    (
+                        TableName::new(live, v.name.name),
+                        (v.last_value, v.is_called),
+                    )
+                })
+                .collect();
+        let shown = |(last, called): (i64, bool)| {
+            if called {
+                last.to_string()
+            } else {
+                format!("{last} (not yet used)")
+            }
+        };
         let mut failures = Vec::new();
         for sequence in source {
             let problem = match found.remove(&sequence.name) {
                 None => "sequence is missing in the shadow".to_string(),
-                Some(value) if value == sequence.last_value => continue,
-                Some(value) => format!(
+                Some(state) if state == (sequence.last_value, sequence.is_called) => continue,
+                Some(state) => format!(
                     "sequence is at {} in the shadow, {} in the source snapshot",
-                    shown(value),
-                    shown(sequence.last_value)
+                    shown(state),
+                    shown((sequence.last_value, sequence.is_called))
                 ),
             };
             failures.push(CheckFailure {
