@@ -51,13 +51,24 @@ pub enum RewriteError {
 /// statements are executed (the `SET` lines themselves are dropped by [`rewrite_dump`]):
 /// names are fully qualified for an empty `search_path`, and routine bodies may mention
 /// objects that exist only after the swap (or later in the script).
-pub const SESSION_SETUP: &[&str] = &[
-    "SELECT pg_catalog.set_config('search_path', '', false)",
-    "SET check_function_bodies = false",
-    "SET client_min_messages = warning",
-    "SET standard_conforming_strings = on",
-    "SET xmloption = content",
+const SESSION_SETTINGS: &[(&str, &str)] = &[
+    ("search_path", "''"),
+    ("check_function_bodies", "false"),
+    ("client_min_messages", "warning"),
+    ("standard_conforming_strings", "on"),
+    ("xmloption", "content"),
 ];
+
+/// [`SESSION_SETTINGS`] as one string of `SET` statements, for the whole session or, with
+/// `local`, for the current transaction only.
+pub fn session_setup(local: bool) -> String {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    SESSION_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("{scope} {name} = {value};"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Splits `script` (plain pg_dump output) into statements and rewrites every qualifier of a
 /// schema in `schema_map` (source schema name -> shadow schema name, both unquoted) to its

@@ -1280,7 +1280,7 @@ mod live {
         let live_before = psql(&target.url, PUBLIC_OBJECTS);
 
         // Schema, data, then the post-data, as a refresh does, in one transaction.
-        let mut script: Vec<String> = SESSION_SETUP.iter().map(|s| format!("{s};")).collect();
+        let mut script: Vec<String> = vec![session_setup(false)];
         script.extend(pre.iter().map(|s| s.sql.clone()));
         script.push(
             "INSERT INTO lethe_shadow_public.customers (email, country) VALUES ('a@x', 'DE');"

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnection, PgCopyIn, PgDatabaseError, PgErrorPosition};
 use tokio::sync::Mutex;
 
 use super::catalog::{self, SequenceValue, ServerIdentity};
-use super::dump_rewrite::{DumpStatement, SESSION_SETUP};
+use super::dump_rewrite::{DumpStatement, session_setup};
 use super::error::redacted;
 use super::sql::{column_list, ident, literal, qualified, safe};
 use super::{DbFailure, Endpoint, Error};
@@ -21,10 +21,6 @@ const LOCK_KEY: i64 = 0x6c65_7468_6500_0001;
 /// The comment that marks a schema as a lethe shadow, so leftovers of a killed run are
 /// found (and only those are dropped).
 const SHADOW_MARK: &str = "lethe shadow";
-/// What pg_dump's script expects of its session (empty search_path, no function-body
-/// checks), set for one transaction so the run's session is otherwise left as it was.
-const SCRIPT_SETUP: &str = "SET LOCAL search_path = ''; SET LOCAL check_function_bodies = false; \
-                            SET LOCAL xmloption = content; SET LOCAL client_min_messages = warning;";
 /// Longest identifier PostgreSQL keeps.
 const MAX_IDENT: usize = 63;
 /// How long dropping the replaced copy after a swap (`keep_previous = 0`) waits for
@@ -325,9 +321,12 @@ impl TargetSession {
             let target = self.target.clone();
             workers.spawn(async move {
                 let mut conn = target.connect().await?;
-                for statement in SESSION_SETUP {
-                    run(&mut conn, statement, "preparing a schema session").await?;
-                }
+                run(
+                    &mut conn,
+                    &session_setup(false),
+                    "preparing a schema session",
+                )
+                .await?;
                 loop {
                     let next = queue.lock().await.next();
                     let Some(statement) = next else {
@@ -445,7 +444,8 @@ impl TargetSession {
                 (None, None) => continue,
             };
             let sql = format!(
-                "BEGIN; {SCRIPT_SETUP} ALTER {kind} {} VALIDATE CONSTRAINT {}; COMMIT;",
+                "BEGIN; {} ALTER {kind} {} VALIDATE CONSTRAINT {}; COMMIT;",
+                session_setup(true),
                 qualified(&TableName::new(schema.clone(), object.clone())),
                 ident(&constraint)
             );
@@ -991,7 +991,7 @@ async fn run_script(conn: &mut PgConnection, script: &[(String, String)]) -> Res
     if script.is_empty() {
         return Ok(());
     }
-    let mut batch = format!("BEGIN;\n{SCRIPT_SETUP}\n");
+    let mut batch = format!("BEGIN;\n{}\n", session_setup(true));
     for (sql, _) in script {
         batch.push_str(sql);
         batch.push('\n');
@@ -1001,7 +1001,7 @@ async fn run_script(conn: &mut PgConnection, script: &[(String, String)]) -> Res
         return Ok(());
     };
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-    let begin = format!("BEGIN; {SCRIPT_SETUP}");
+    let begin = format!("BEGIN; {}", session_setup(true));
     run(conn, &begin, "locating the failed schema statement").await?;
     for (sql, what) in script {
         if let Err(error) = run(conn, sql, what).await {
