@@ -289,6 +289,14 @@ mod tests {
         }
     }
 
+    /// The errors a config text gives, as printed.
+    fn parse_error(file: &Path, text: &str) -> String {
+        Config::parse(file, text, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     const GOOD: &str = r#"
 [source]
 url = "${PROD}"
@@ -327,10 +335,7 @@ key = "${KEY}"
     #[test]
     fn missing_variable_names_file_line_and_variable_only() {
         let text = GOOD.replace("${KEY}", "${LETHE_KEY}");
-        let err = Config::parse(Path::new("lethe.toml"), &text, env)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_error(Path::new("lethe.toml"), &text);
         assert_eq!(
             err,
             "lethe.toml:9:7: masking key: environment variable `LETHE_KEY` is not set"
@@ -340,20 +345,14 @@ key = "${KEY}"
     #[test]
     fn unknown_key_and_short_key_are_errors_with_positions() {
         let text = GOOD.replace("[masking]", "[masking]\nunmaped = \"fail\"");
-        let err = Config::parse(Path::new("lethe.toml"), &text, env)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_error(Path::new("lethe.toml"), &text);
         assert!(
             err.starts_with("lethe.toml:9:1: unknown field `unmaped`"),
             "{err}"
         );
 
         let text = GOOD.replace("${KEY}", "short");
-        let err = Config::parse(Path::new("lethe.toml"), &text, env)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_error(Path::new("lethe.toml"), &text);
         assert!(
             err.contains("lethe.toml:9:7: masking key is shorter"),
             "{err}"
@@ -397,10 +396,7 @@ key = "${KEY}"
             "url = \"postgres://localhost/dev\"",
             "url = \"postgres://localhost/dev\"\nkeep_previous = 3\nafter_refresh = [\"gone.sql\", \"${NOPE}.sql\"]",
         );
-        let err = Config::parse(Path::new("conf/lethe.toml"), &text, env)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_error(Path::new("conf/lethe.toml"), &text);
         assert_eq!(
             err,
             "conf/lethe.toml:7:17: target `dev`: keep_previous must be 0 (drop the replaced copy) \
@@ -412,10 +408,7 @@ key = "${KEY}"
             "url = \"postgres://localhost/dev\"",
             "url = \"postgres://localhost/dev\"\nkeep_previous = -1",
         );
-        let err = Config::parse(Path::new("lethe.toml"), &text, env)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_error(Path::new("lethe.toml"), &text);
         assert!(
             err.starts_with("lethe.toml:7:17: target `dev`: keep_previous must be 0"),
             "{err}"
