@@ -1,0 +1,2 @@
+//! Placeholder replaced by the masker micro-benchmark.
+fn main() {}
