@@ -273,7 +273,7 @@ async fn the_library_checks_a_shadow_copy_before_a_swap() {
     let target =
         Target::new(Endpoint::parse(target_url, Side::Target).unwrap_or_else(|e| panic!("{e}")));
     let key = MaskingKey::new(KEY.as_bytes());
-    let planned = pipeline::plan(&config, false)
+    let planned = pipeline::plan(&config, None, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let schemas = planned.schemas.clone();

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. Exit codes: 0 done; 1 failed while
 //! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target); 4 leak found.
 
+mod check;
 mod plan;
 mod refresh;
 mod rollback;
@@ -35,6 +36,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Validate lethe.toml and the masking rules of every profile against the source
+    /// schema, moving no data. Exits 2 on any problem, each with file:line:column.
+    Check(check::Args),
     /// Show what a refresh would do: tables, each column's rule, unmapped columns. Writes nothing.
     Plan(plan::Args),
     /// Refresh a target now: snapshot, mask, load into a shadow, swap.
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         let config = Config::load(&cli.config).map_err(pipeline::Error::from)?;
         match cli.command {
+            Command::Check(args) => check::run(&config, args).await,
             Command::Plan(args) => plan::run(&config, args).await,
             Command::Refresh(args) => refresh::run(&config, args).await,
             Command::Rollback(args) => rollback::run(&config, args).await,

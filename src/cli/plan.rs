@@ -15,13 +15,15 @@ pub struct Args {
 /// Prints every table with its estimated rows and every column with its rule, then what
 /// has no rule. Exits 3 when a refresh would be refused.
 pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
-    config
+    let target = config
         .target(&args.target)
         .map_err(lethe::config::ConfigErrors::from)?;
-    let planned = pipeline::plan(config, false).await?;
+    let profile = target.profile.as_deref();
+    let planned = pipeline::plan(config, profile, false).await?;
     println!(
-        "plan for target `{}` (source schemas: {})",
+        "plan for target `{}`, profile `{}` (source schemas: {})",
         args.target,
+        profile.unwrap_or("default"),
         planned.schemas.join(", ")
     );
     for table in &planned.plan.tables {

@@ -55,6 +55,9 @@ pub struct TargetConfig {
     pub after_refresh: Vec<HookFile>,
     /// Run the leak check (`lethe verify`) on the shadow before the swap; a leak blocks it.
     pub verify: bool,
+    /// The rules profile (`masking-rules/profiles/<name>/`) whose overrides apply to this
+    /// target; `None` uses the default rules alone.
+    pub profile: Option<String>,
 }
 
 /// One `after_refresh` SQL file.
@@ -113,6 +116,7 @@ struct RawTarget {
     after_refresh: Vec<Spanned<String>>,
     #[serde(default)]
     verify: bool,
+    profile: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +214,22 @@ impl Config {
                     )),
                 }
             }
+            let profile = t.profile.as_ref().and_then(|p| {
+                let valid = !p.get_ref().is_empty()
+                    && p.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !valid {
+                    target_errors.push(ConfigError::at(
+                        Location::from_span(file, text, &p.span()),
+                        format!(
+                            "target `{name}`: a profile is a folder name under \
+                             masking-rules/profiles/ (letters, digits, `_`, `-`)"
+                        ),
+                    ));
+                }
+                valid.then(|| p.get_ref().clone())
+            });
             targets.insert(
                 name.clone(),
                 TargetConfig {
@@ -217,6 +237,7 @@ impl Config {
                     keep_previous,
                     after_refresh,
                     verify: t.verify,
+                    profile,
                 },
             );
         }

@@ -107,6 +107,7 @@ fn every_masker_is_in_the_catalogue_in_order() {
         kinds,
         [
             "city",
+            "date_shift",
             "email",
             "first_name",
             "full_name",

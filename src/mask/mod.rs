@@ -18,6 +18,8 @@ mod names;
 mod partial;
 mod phone;
 mod postcode;
+mod shift;
+mod synth;
 #[cfg(test)]
 mod testing;
 
@@ -37,6 +39,22 @@ pub trait Masker: Send + Sync + fmt::Debug {
     /// Appends the stand-in for `input` to `out`. Infallible by design: everything that
     /// could go wrong is ruled out by [`Masker::check`].
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String);
+
+    /// Whether the stand-in follows the row rather than the value: a date shift that must
+    /// move every date of a customer by the same days, or a synthetic value that must be
+    /// the same for the same row in every run. Such maskers draw their randomness from
+    /// the row's key columns (or the columns a rule names with `by`), through
+    /// [`Masker::mask_seeded`].
+    fn follows_row(&self) -> bool {
+        false
+    }
+
+    /// Appends the stand-in for `input`, its randomness drawn from `seed` (the row's key
+    /// fields) instead of the value. Only called when [`Masker::follows_row`] is true.
+    fn mask_seeded(&self, input: &str, seed: &[u8], key: &MaskingKey, out: &mut String) {
+        let _ = seed;
+        self.mask(input, key, out);
+    }
 }
 
 /// What a rule file says about one masked column, before it is built.
@@ -76,6 +94,7 @@ type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Ma
 /// Every masker there is, by the name rules use.
 const CATALOGUE: &[(&str, Constructor)] = &[
     ("city", address::build_city),
+    ("date_shift", shift::build),
     ("email", email::build),
     ("first_name", names::build_first_name),
     ("full_name", names::build_full_name),
@@ -131,6 +150,19 @@ pub fn build(spec: &MaskerSpec) -> Result<Arc<dyn Masker>, BuildError> {
     constructor(domain, spec.options.clone()).map_err(|message| BuildError::BadOptions {
         kind: spec.kind.clone(),
         message,
+    })
+}
+
+/// Builds a `synth = "<generator>"` rule: generated values that owe nothing to the real
+/// ones. The domain defaults to `synth.<column>`, so two synthetic columns of one row
+/// draw apart.
+pub fn build_synth(generator: &str, spec: &MaskerSpec) -> Result<Arc<dyn Masker>, BuildError> {
+    let domain = spec.domain.clone().unwrap_or_else(|| spec.kind.clone());
+    synth::build(generator, domain, spec.options.clone()).map_err(|message| {
+        BuildError::BadOptions {
+            kind: format!("synth = \"{generator}\""),
+            message,
+        }
     })
 }
 

@@ -9,7 +9,7 @@ pub mod rollback;
 pub mod transform;
 
 pub use plan::{Plan, PlanProblems};
-pub use refresh::{RefreshOptions, RefreshSummary, plan, refresh};
+pub use refresh::{RefreshOptions, RefreshSummary, plan, plan_rules, refresh};
 pub use rollback::rollback;
 
 use crate::catalog::TableName;

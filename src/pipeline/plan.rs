@@ -51,6 +51,10 @@ pub struct ColumnPlan {
     pub describe: String,
     /// Where the rule was written, for errors found later (a constant the type rejects).
     pub location: crate::config::Location,
+    /// The other columns of the row this rule reads, as positions in
+    /// [`TablePlan::columns`]: the seed columns of a masker that follows the row, or the
+    /// columns of a template, in the template's order. Empty for every other rule.
+    pub reads: Vec<usize>,
 }
 
 /// Why the plan refuses to run: nothing unmapped may be copied.
@@ -178,7 +182,21 @@ impl Plan {
                         rule: rule.rule.clone(),
                         describe: rule.describe.clone(),
                         location: rule.location.clone(),
+                        reads: Vec::new(),
                     });
+                }
+                for i in 0..columns.len() {
+                    let by = table_rules
+                        .columns
+                        .get(&columns[i].column.name)
+                        .and_then(|r| r.by.as_deref());
+                    match resolve_reads(&columns, i, by) {
+                        Ok(reads) => columns[i].reads = reads,
+                        Err(why) => problems.bad_rules.push(format!(
+                            "{}: {}.{}: {why}",
+                            columns[i].location, table.name, columns[i].column.name
+                        )),
+                    }
                 }
             }
             plans.push(TablePlan {
@@ -213,6 +231,65 @@ impl Plan {
     }
 }
 
+/// Finds the columns a row-level rule reads: a template's columns, or the seed of a masker
+/// that follows the row (`by`, else the table's single-column NOT NULL unique key).
+fn resolve_reads(
+    columns: &[ColumnPlan],
+    at: usize,
+    by: Option<&[String]>,
+) -> Result<Vec<usize>, String> {
+    let position = |name: &str| -> Result<usize, String> {
+        columns
+            .iter()
+            .position(|c| c.column.name == name)
+            .ok_or_else(|| {
+                let hint = closest(name, columns.iter().map(|c| c.column.name.as_str()))
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                format!("reads `{name}`, which is not a copied column of the table{hint}")
+            })
+    };
+    let this = &columns[at];
+    match &this.rule {
+        Rule::Template(template) => {
+            let reads = template
+                .columns()
+                .map(position)
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(&t) = reads
+                .iter()
+                .find(|&&i| matches!(columns[i].rule, Rule::Template(_)))
+            {
+                return Err(format!(
+                    "reads `{}`, which is itself a template; templates read masked columns",
+                    columns[t].column.name
+                ));
+            }
+            if this.column.unique && !reads.iter().any(|&i| columns[i].column.unique) {
+                return Err(
+                    "the column is unique, but the template reads no unique column, so two \
+                     rows could get the same value; add one such as `{id}`"
+                        .to_owned(),
+                );
+            }
+            Ok(reads)
+        }
+        Rule::Mask(masker) if masker.follows_row() => match by {
+            Some(by) => by.iter().map(|name| position(name)).collect(),
+            None => columns
+                .iter()
+                .position(|c| c.column.unique && !c.column.nullable)
+                .map(|key| vec![key])
+                .ok_or_else(|| {
+                    "follows the row, but the table has no single-column NOT NULL unique key \
+                     to seed it; name the columns with `by = [...]`"
+                        .to_owned()
+                }),
+        },
+        _ => Ok(Vec::new()),
+    }
+}
+
 fn check_rule(rule: &Rule, column: &Column) -> Result<(), String> {
     match rule {
         Rule::Keep => Ok(()),
@@ -230,6 +307,11 @@ fn check_rule(rule: &Rule, column: &Column) -> Result<(), String> {
             _ => Ok(()),
         },
         Rule::Mask(masker) => masker.check(column),
+        Rule::Template(_) if column.kind != TypeKind::Text => Err(format!(
+            "a template produces text, but the column is {}",
+            column.type_name
+        )),
+        Rule::Template(_) => Ok(()),
     }
 }
 
@@ -276,7 +358,7 @@ mod tests {
     fn rules(text: &str) -> RuleSet {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("public.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-        RuleSet::load(dir.path()).unwrap_or_else(|e| panic!("{e}"))
+        RuleSet::load(dir.path(), None).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

@@ -83,9 +83,16 @@ const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Loads the rules, reads the source schema in a fresh snapshot and matches the two.
 /// With `lock`, the source tables are locked before the snapshot is taken, as a refresh
-/// needs; `lethe plan` reads without locking. Writes nothing anywhere.
-pub async fn plan(config: &Config, lock: bool) -> Result<Planned, Error> {
-    let rules = RuleSet::load(&config.masking.rules_dir)?;
+/// needs; `lethe plan` reads without locking. `profile` picks the rules overrides of a
+/// target's profile. Writes nothing anywhere.
+pub async fn plan(config: &Config, profile: Option<&str>, lock: bool) -> Result<Planned, Error> {
+    let rules = RuleSet::load(&config.masking.rules_dir, profile)?;
+    plan_rules(config, &rules, lock).await
+}
+
+/// [`plan`] with rules already loaded: `lethe check` loads every profile's rules first,
+/// so that all their errors are reported together.
+pub async fn plan_rules(config: &Config, rules: &RuleSet, lock: bool) -> Result<Planned, Error> {
     let source = Endpoint::parse(&config.source.url, Side::Source)?;
     let mut session = SourceSession::connect(&source).await?;
     let all = catalog::user_schemas(session.conn()).await?;
@@ -109,7 +116,7 @@ pub async fn plan(config: &Config, lock: bool) -> Result<Planned, Error> {
     if lock && let Some(new) = tables.iter().find(|t| !locked.contains(&&t.name)) {
         return Err(Error::SourceChanged(new.name.clone()));
     }
-    let (plan, mut problems) = Plan::build(tables, &rules);
+    let (plan, mut problems) = Plan::build(tables, rules);
     for table in &plan.tables {
         for column in &table.columns {
             if let Rule::Constant(value) = &column.rule
@@ -152,7 +159,7 @@ pub async fn refresh(
         problems,
         schemas,
         mut snapshot,
-    } = plan(config, true).await?;
+    } = plan(config, target_config.profile.as_deref(), true).await?;
     if !problems.is_empty() {
         return Err(problems.into());
     }

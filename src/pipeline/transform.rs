@@ -7,7 +7,7 @@ use crate::catalog::TableName;
 use crate::engine::postgres::copy_text::{self, DELIMITER, NEWLINE, NULL};
 use crate::mask::{Masker, MaskingKey};
 use crate::pipeline::plan::TablePlan;
-use crate::rules::Rule;
+use crate::rules::{Rule, TemplatePart};
 
 /// What happens to one field.
 enum FieldAction {
@@ -18,7 +18,19 @@ enum FieldAction {
     Mask {
         masker: Arc<dyn Masker>,
         max_chars: Option<usize>,
+        /// Fields whose raw text seeds a masker that follows the row; empty otherwise.
+        seed: Vec<usize>,
     },
+    Template {
+        pieces: Vec<Piece>,
+        max_chars: Option<usize>,
+    },
+}
+
+/// One piece of a template, its columns resolved to field positions.
+enum Piece {
+    Literal(String),
+    Field(usize),
 }
 
 /// A row that could not be masked; names table and column, never the value.
@@ -44,18 +56,29 @@ pub enum TransformError {
     },
 }
 
+/// Reusable buffers, so that masking a row allocates nothing once warmed up.
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<u8>,
+    masked: String,
+    seed: Vec<u8>,
+}
+
 /// The masking of one table's rows, shared by every batch of that table.
 pub struct RowTransform {
     table: TableName,
     columns: Vec<String>,
     actions: Vec<FieldAction>,
+    /// Whether some field reads other fields of its row (a template, or a masker that
+    /// follows the row): such rows are split into fields before anything is written.
+    row_level: bool,
     key: Arc<MaskingKey>,
 }
 
 impl RowTransform {
     /// Prepares the per-field actions of a table's plan.
     pub fn new(plan: &TablePlan, key: Arc<MaskingKey>) -> Self {
-        let actions = plan
+        let actions: Vec<FieldAction> = plan
             .columns
             .iter()
             .map(|c| match &c.rule {
@@ -69,13 +92,38 @@ impl RowTransform {
                 Rule::Mask(masker) => FieldAction::Mask {
                     masker: Arc::clone(masker),
                     max_chars: c.column.max_chars,
+                    seed: if masker.follows_row() {
+                        c.reads.clone()
+                    } else {
+                        Vec::new()
+                    },
                 },
+                Rule::Template(template) => {
+                    let mut reads = c.reads.iter();
+                    let pieces = template
+                        .parts
+                        .iter()
+                        .filter_map(|part| match part {
+                            TemplatePart::Literal(text) => Some(Piece::Literal(text.clone())),
+                            TemplatePart::Column(_) => reads.next().map(|&i| Piece::Field(i)),
+                        })
+                        .collect();
+                    FieldAction::Template {
+                        pieces,
+                        max_chars: c.column.max_chars,
+                    }
+                }
             })
             .collect();
+        let row_level = actions.iter().any(|a| {
+            matches!(a, FieldAction::Template { .. })
+                || matches!(a, FieldAction::Mask { seed, .. } if !seed.is_empty())
+        });
         Self {
             table: plan.table.name.clone(),
             columns: plan.columns.iter().map(|c| c.column.name.clone()).collect(),
             actions,
+            row_level,
             key,
         }
     }
@@ -83,51 +131,152 @@ impl RowTransform {
     /// Masks every row of `batch` (whole rows, each ending in a newline) into a new buffer.
     pub fn apply(&self, batch: &[u8]) -> Result<Vec<u8>, TransformError> {
         let mut out = Vec::with_capacity(batch.len() + batch.len() / 4);
-        let mut raw = Vec::new();
-        let mut masked = String::new();
+        let mut scratch = Scratch::default();
+        if self.row_level {
+            self.apply_by_row(batch, &mut out, &mut scratch)?;
+            return Ok(out);
+        }
         for row in batch.split_inclusive(|b| *b == NEWLINE) {
             let row = row.strip_suffix(&[NEWLINE]).unwrap_or(row);
             let mut fields = 0;
             for (i, field) in row.split(|b| *b == DELIMITER).enumerate() {
                 fields += 1;
-                let Some(action) = self.actions.get(i) else {
+                if i >= self.actions.len() {
                     continue;
-                };
+                }
                 if i > 0 {
                     out.push(DELIMITER);
                 }
-                match action {
-                    FieldAction::Keep => out.extend_from_slice(field),
-                    FieldAction::Null => out.extend_from_slice(NULL),
-                    _ if field == NULL => out.extend_from_slice(NULL),
-                    FieldAction::Constant(value) => out.extend_from_slice(value),
-                    FieldAction::Mask { masker, max_chars } => {
-                        raw.clear();
-                        copy_text::decode(field, &mut raw);
-                        let text =
-                            std::str::from_utf8(&raw).map_err(|_| TransformError::NotUtf8 {
-                                table: self.table.clone(),
-                                column: self.columns[i].clone(),
-                            })?;
-                        masked.clear();
-                        masker.mask(text, &self.key, &mut masked);
-                        if let Some(max) = max_chars {
-                            truncate_chars(&mut masked, *max);
-                        }
-                        copy_text::encode(&masked, &mut out);
-                    }
-                }
+                self.field(i, field, &[], &mut out, &mut scratch)?;
             }
-            if fields != self.actions.len() {
-                return Err(TransformError::FieldCount {
-                    table: self.table.clone(),
-                    found: fields,
-                    expected: self.actions.len(),
-                });
-            }
+            self.check_count(fields)?;
             out.push(NEWLINE);
         }
         Ok(out)
+    }
+
+    /// The slower path for tables whose rules read other fields of the row: every field
+    /// but the templates first, then the templates from those masked values.
+    fn apply_by_row(
+        &self,
+        batch: &[u8],
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> Result<(), TransformError> {
+        let mut fields: Vec<&[u8]> = Vec::with_capacity(self.actions.len());
+        let mut outs: Vec<Vec<u8>> = vec![Vec::new(); self.actions.len()];
+        let mut text = String::new();
+        for row in batch.split_inclusive(|b| *b == NEWLINE) {
+            let row = row.strip_suffix(&[NEWLINE]).unwrap_or(row);
+            fields.clear();
+            fields.extend(row.split(|b| *b == DELIMITER));
+            self.check_count(fields.len())?;
+            for (i, field) in fields.iter().enumerate() {
+                outs[i].clear();
+                if !matches!(self.actions[i], FieldAction::Template { .. }) {
+                    self.field(i, field, &fields, &mut outs[i], scratch)?;
+                }
+            }
+            for (i, action) in self.actions.iter().enumerate() {
+                let FieldAction::Template { pieces, max_chars } = action else {
+                    continue;
+                };
+                if fields[i] == NULL {
+                    outs[i].extend_from_slice(NULL);
+                    continue;
+                }
+                text.clear();
+                for piece in pieces {
+                    match piece {
+                        Piece::Literal(literal) => text.push_str(literal),
+                        Piece::Field(j) if outs[*j] == NULL => {}
+                        Piece::Field(j) => {
+                            scratch.raw.clear();
+                            copy_text::decode(&outs[*j], &mut scratch.raw);
+                            text.push_str(&String::from_utf8_lossy(&scratch.raw));
+                        }
+                    }
+                }
+                if let Some(max) = max_chars {
+                    truncate_chars(&mut text, *max);
+                }
+                let mut encoded = std::mem::take(&mut outs[i]);
+                copy_text::encode(&text, &mut encoded);
+                outs[i] = encoded;
+            }
+            for (i, field) in outs.iter().enumerate() {
+                if i > 0 {
+                    out.push(DELIMITER);
+                }
+                out.extend_from_slice(field);
+            }
+            out.push(NEWLINE);
+        }
+        Ok(())
+    }
+
+    /// Writes field `i` of a row, masked by its action. `row` holds the row's raw fields
+    /// when the field may be seeded by others (empty on the plain path).
+    fn field(
+        &self,
+        i: usize,
+        field: &[u8],
+        row: &[&[u8]],
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> Result<(), TransformError> {
+        match &self.actions[i] {
+            FieldAction::Keep => out.extend_from_slice(field),
+            FieldAction::Null => out.extend_from_slice(NULL),
+            _ if field == NULL => out.extend_from_slice(NULL),
+            FieldAction::Constant(value) => out.extend_from_slice(value),
+            FieldAction::Template { .. } => {}
+            FieldAction::Mask {
+                masker,
+                max_chars,
+                seed,
+            } => {
+                scratch.raw.clear();
+                copy_text::decode(field, &mut scratch.raw);
+                let text =
+                    std::str::from_utf8(&scratch.raw).map_err(|_| TransformError::NotUtf8 {
+                        table: self.table.clone(),
+                        column: self.columns[i].clone(),
+                    })?;
+                scratch.masked.clear();
+                if seed.is_empty() {
+                    masker.mask(text, &self.key, &mut scratch.masked);
+                } else {
+                    scratch.seed.clear();
+                    for (n, &s) in seed.iter().enumerate() {
+                        if n > 0 {
+                            scratch.seed.push(0);
+                        }
+                        scratch
+                            .seed
+                            .extend_from_slice(row.get(s).copied().unwrap_or(NULL));
+                    }
+                    masker.mask_seeded(text, &scratch.seed, &self.key, &mut scratch.masked);
+                }
+                if let Some(max) = max_chars {
+                    truncate_chars(&mut scratch.masked, *max);
+                }
+                copy_text::encode(&scratch.masked, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_count(&self, found: usize) -> Result<(), TransformError> {
+        if found == self.actions.len() {
+            Ok(())
+        } else {
+            Err(TransformError::FieldCount {
+                table: self.table.clone(),
+                found,
+                expected: self.actions.len(),
+            })
+        }
     }
 }
 
@@ -141,6 +290,102 @@ fn truncate_chars(text: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{Column, Table, TypeKind};
+    use crate::pipeline::plan::Plan;
+    use crate::rules::RuleSet;
+
+    fn column(name: &str, unique: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_name: "text".into(),
+            kind: TypeKind::Text,
+            max_chars: None,
+            nullable: !unique,
+            generated: false,
+            unique,
+        }
+    }
+
+    /// Masks rows of `people(id, first, last, email, placed, shipped)` under `rules`.
+    fn people(rules: &str, rows: &str) -> String {
+        let table = Table {
+            name: TableName::new("public", "people"),
+            columns: ["id", "first", "last", "email", "placed", "shipped"]
+                .iter()
+                .map(|c| column(c, *c == "id"))
+                .collect(),
+            estimated_rows: 0,
+            size_bytes: 0,
+            partition_of: None,
+            partitioned: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("public.toml"), rules).unwrap();
+        let rules = RuleSet::load(dir.path(), None).unwrap();
+        let (plan, problems) = Plan::build(vec![table], &rules);
+        assert!(problems.is_empty(), "{problems}");
+        let transform = RowTransform::new(&plan.tables[0], Arc::new(MaskingKey::new(b"k")));
+        String::from_utf8(transform.apply(rows.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn templates_read_the_rows_masked_values() {
+        let out = people(
+            "[people]\nkeep = [\"id\", \"placed\", \"shipped\"]\nfirst = \"first_name\"\n\
+             last = \"last_name\"\nemail = { mask = \"template\", template = \"{first}.{last}.{id}@example.org\" }\n",
+            "1\tAda\tLovelace\tada@real.org\tx\ty\n2\tAlan\t\\N\t\\N\tx\ty\n",
+        );
+        let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(
+            rows[0][3],
+            format!("{}.{}.1@example.org", rows[0][1], rows[0][2])
+        );
+        assert_ne!(rows[0][1], "Ada");
+        // NULL stays NULL; a NULL input to the template is left out.
+        assert_eq!(rows[1][2], "\\N");
+        assert_eq!(rows[1][3], "\\N");
+    }
+
+    #[test]
+    fn a_rows_dates_shift_together_seeded_by_its_key() {
+        let rules = "[people]\nkeep = [\"id\", \"first\", \"last\", \"email\"]\n\
+                     placed = { mask = \"date_shift\", days = 300 }\nshipped = { mask = \"date_shift\", days = 300 }\n";
+        let rows = "1\ta\tb\tc\t2024-03-01\t2024-03-04 10:00:00\n2\ta\tb\tc\t2024-03-01\t2024-03-04 10:00:00\n";
+        let out = people(rules, rows);
+        assert_eq!(out, people(rules, rows), "deterministic");
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d").unwrap();
+        let mut placed = Vec::new();
+        for line in out.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!((day(f[5]) - day(f[4])).num_days(), 3, "{line}");
+            assert!(f[5].ends_with(" 10:00:00"));
+            placed.push(f[4].to_owned());
+        }
+        // Two rows with the same dates but different keys move apart (1 in 600 chance not).
+        assert_ne!(placed[0], placed[1]);
+    }
+
+    #[test]
+    fn row_level_rules_are_checked_at_plan_time() {
+        let table = Table {
+            name: TableName::new("public", "t"),
+            columns: vec![column("a", false), column("b", false)],
+            estimated_rows: 0,
+            size_bytes: 0,
+            partition_of: None,
+            partitioned: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("public.toml"),
+            "[t]\na = { mask = \"template\", template = \"{bb}\" }\nb = { synth = \"int\", range = [1, 2] }\n",
+        )
+        .unwrap();
+        let (_, problems) = Plan::build(vec![table], &RuleSet::load(dir.path(), None).unwrap());
+        let bad = problems.bad_rules.join("\n");
+        assert!(bad.contains("public.t.a: reads `bb`, which is not a copied column of the table (did you mean `b`?)"), "{bad}");
+        assert!(bad.contains("public.t.b: follows the row, but the table has no single-column NOT NULL unique key"), "{bad}");
+    }
 
     #[test]
     fn truncates_by_characters() {

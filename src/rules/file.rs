@@ -17,7 +17,9 @@ use std::path::Path;
 
 use toml::{Spanned, Value};
 
-use super::{ColumnRule, Rule, TableRules};
+use std::sync::Arc;
+
+use super::{ColumnRule, Rule, TableRules, Template};
 use crate::catalog::TableName;
 use crate::config::{ConfigError, ConfigErrors, Location};
 use crate::mask::{self, MaskerSpec};
@@ -52,9 +54,13 @@ pub(super) fn parse(
                 ("keep", Value::Array(columns)) => {
                     for column in columns {
                         match column {
-                            Value::String(column) => {
-                                found.push((column, Rule::Keep, "keep".into(), location.clone()))
-                            }
+                            Value::String(column) => found.push((
+                                column,
+                                Rule::Keep,
+                                "keep".into(),
+                                location.clone(),
+                                None,
+                            )),
                             _ => errors.push(ConfigError::at(
                                 location.clone(),
                                 format!("{schema}.{table}: `keep` lists column names (strings)"),
@@ -62,8 +68,8 @@ pub(super) fn parse(
                         }
                     }
                 }
-                (_, value) => match column_rule(value) {
-                    Ok((rule, describe)) => found.push((key, rule, describe, location)),
+                (_, value) => match column_rule(&key, value) {
+                    Ok((rule, describe, by)) => found.push((key, rule, describe, location, by)),
                     Err(message) => errors.push(ConfigError::at(
                         location,
                         format!("{schema}.{table}.{key}: {message}"),
@@ -71,7 +77,7 @@ pub(super) fn parse(
                 },
             }
         }
-        for (column, rule, describe, location) in found {
+        for (column, rule, describe, location, by) in found {
             match rules.columns.entry(column) {
                 std::collections::btree_map::Entry::Occupied(entry) => {
                     errors.push(ConfigError::at(
@@ -87,6 +93,7 @@ pub(super) fn parse(
                         rule,
                         describe,
                         location,
+                        by,
                     });
                 }
             }
@@ -100,16 +107,28 @@ pub(super) fn parse(
     }
 }
 
+/// A parsed column rule: the rule, how `lethe plan` shows it, and its `by` columns.
+type Parsed = (Rule, String, Option<Vec<String>>);
+
 /// Reads one column's rule: a name (`"email"`, `"keep"`, `"null"`) or a table
-/// (`{ mask = "partial", keep_last = 2 }`).
-fn column_rule(value: Value) -> Result<(Rule, String), String> {
-    let (kind, mut options) = match value {
-        Value::String(kind) => (kind, toml::Table::new()),
-        Value::Table(mut options) => match options.remove("mask") {
-            Some(Value::String(kind)) => (kind, options),
-            Some(_) => return Err("`mask` names a masker (a string)".into()),
-            None => {
-                return Err("a rule table needs `mask = \"<masker>\"`".into());
+/// (`{ mask = "partial", keep_last = 2 }`, `{ synth = "int", range = [1, 9] }`).
+fn column_rule(column: &str, value: Value) -> Result<Parsed, String> {
+    let (kind, mut options, synth) = match value {
+        Value::String(kind) => (kind, toml::Table::new(), None),
+        Value::Table(mut options) => match (options.remove("mask"), options.remove("synth")) {
+            (Some(Value::String(kind)), None) => (kind, options, None),
+            (None, Some(Value::String(generator))) => {
+                (format!("synth.{column}"), options, Some(generator))
+            }
+            (Some(_), Some(_)) => {
+                return Err("a rule has either `mask` or `synth`, not both".into());
+            }
+            (Some(_), None) => return Err("`mask` names a masker (a string)".into()),
+            (None, Some(_)) => return Err("`synth` names a generator (a string)".into()),
+            (None, None) => {
+                return Err(
+                    "a rule table needs `mask = \"<masker>\"` or `synth = \"<generator>\"`".into(),
+                );
             }
         },
         _ => {
@@ -118,35 +137,77 @@ fn column_rule(value: Value) -> Result<(Rule, String), String> {
             );
         }
     };
-    let describe = if options.is_empty() {
-        kind.clone()
-    } else {
-        format!("{kind} {}", Value::Table(options.clone()))
+    let describe = match (&synth, options.is_empty()) {
+        (Some(generator), true) => format!("synth {generator}"),
+        (Some(generator), false) => format!("synth {generator} {}", Value::Table(options.clone())),
+        (None, true) => kind.clone(),
+        (None, false) => format!("{kind} {}", Value::Table(options.clone())),
     };
-    match kind.as_str() {
-        "keep" | "null" if !options.is_empty() => Err(format!("`{kind}` takes no options")),
-        "keep" => Ok((Rule::Keep, describe)),
-        "null" => Ok((Rule::Null, describe)),
-        "constant" => match (options.remove("value"), options.is_empty()) {
-            (Some(Value::String(value)), true) => Ok((Rule::Constant(value), kind)),
-            (Some(_), true) => Err("`constant` takes `value = \"...\"` (a string)".into()),
-            _ => Err("`constant` takes exactly one option, `value = \"...\"`".into()),
-        },
-        _ => {
-            let domain = match options.remove("domain") {
-                Some(Value::String(domain)) => Some(domain),
-                Some(_) => return Err("`domain` is a name (a string)".into()),
-                None => None,
-            };
-            let spec = MaskerSpec {
-                kind,
-                domain,
-                options,
-            };
-            let masker = mask::build(&spec).map_err(|e| e.to_string())?;
-            Ok((Rule::Mask(masker), describe))
+    if synth.is_none() {
+        match kind.as_str() {
+            "keep" | "null" if !options.is_empty() => {
+                return Err(format!("`{kind}` takes no options"));
+            }
+            "keep" => return Ok((Rule::Keep, describe, None)),
+            "null" => return Ok((Rule::Null, describe, None)),
+            "constant" => {
+                return match (options.remove("value"), options.is_empty()) {
+                    (Some(Value::String(value)), true) => Ok((Rule::Constant(value), kind, None)),
+                    (Some(_), true) => Err("`constant` takes `value = \"...\"` (a string)".into()),
+                    _ => Err("`constant` takes exactly one option, `value = \"...\"`".into()),
+                };
+            }
+            "template" => {
+                return match (options.remove("template"), options.is_empty()) {
+                    (Some(Value::String(text)), true) => {
+                        let template =
+                            Template::parse(&text).map_err(|e| format!("template: {e}"))?;
+                        Ok((Rule::Template(Arc::new(template)), describe, None))
+                    }
+                    _ => Err(
+                        "`template` takes exactly one option, `template = \"{first_name}...\"`"
+                            .into(),
+                    ),
+                };
+            }
+            _ => {}
         }
     }
+    let domain = match options.remove("domain") {
+        Some(Value::String(domain)) => Some(domain),
+        Some(_) => return Err("`domain` is a name (a string)".into()),
+        None => None,
+    };
+    let by = match options.remove("by") {
+        None => None,
+        Some(Value::Array(columns)) if !columns.is_empty() => Some(
+            columns
+                .into_iter()
+                .map(|c| match c {
+                    Value::String(c) => Ok(c),
+                    _ => Err("`by` lists column names (strings)".to_owned()),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err("`by` lists column names, e.g. by = [\"customer_id\"]".into()),
+    };
+    let spec = MaskerSpec {
+        kind,
+        domain,
+        options,
+    };
+    let masker = match &synth {
+        Some(generator) => mask::build_synth(generator, &spec),
+        None => mask::build(&spec),
+    }
+    .map_err(|e| e.to_string())?;
+    if by.is_some() && !masker.follows_row() {
+        return Err(format!(
+            "`by` applies to rules that follow the row (date_shift, synth), not `{}`",
+            spec.kind
+        ));
+    }
+    Ok((Rule::Mask(masker), describe, by))
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! into a [`RuleSet`] that the planner matches against the live source schema.
 
 mod file;
+mod template;
+
+pub use template::{Part as TemplatePart, Template};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +31,8 @@ pub enum Rule {
     Constant(String),
     /// Replaced by a masker's stand-in; NULL stays NULL.
     Mask(Arc<dyn Masker>),
+    /// Built from the row's masked values; NULL stays NULL.
+    Template(Arc<Template>),
 }
 
 impl fmt::Debug for Rule {
@@ -37,6 +42,7 @@ impl fmt::Debug for Rule {
             Rule::Null => f.write_str("Null"),
             Rule::Constant(_) => f.write_str("Constant"),
             Rule::Mask(m) => write!(f, "Mask({m:?})"),
+            Rule::Template(t) => write!(f, "Template({t})"),
         }
     }
 }
@@ -50,6 +56,9 @@ pub struct ColumnRule {
     pub describe: String,
     /// Where it was written, for errors.
     pub location: Location,
+    /// For a masker that follows the row (`date_shift`, `synth`): the columns whose
+    /// values seed it (`by = [...]`); `None` means the table's key.
+    pub by: Option<Vec<String>>,
 }
 
 /// The rules for one table.
@@ -73,44 +82,42 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Reads every `<schema>.toml` in `dir`, reporting all problems at once.
-    pub fn load(dir: &Path) -> Result<Self, ConfigErrors> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            ConfigError::in_file(dir, format!("cannot read the masking rules folder: {e}"))
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        if paths.is_empty() {
-            return Err(ConfigError::in_file(
-                dir,
-                "no <schema>.toml rules files here; every copied table needs rules",
-            )
-            .into());
-        }
-
-        let mut tables = BTreeMap::new();
-        let mut errors = Vec::new();
+    /// Reads every `<schema>.toml` in `dir`, then, for a `profile`, the overrides in
+    /// `dir/profiles/<profile>/<schema>.toml`: a column rule there replaces the default
+    /// one for targets of that profile. Reports all problems at once.
+    pub fn load(dir: &Path, profile: Option<&str>) -> Result<Self, ConfigErrors> {
         let mut hasher = Sha256::new();
-        for path in &paths {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) => {
-                    errors.push(ConfigError::in_file(path, format!("cannot read: {e}")));
+        let mut errors = Vec::new();
+        let mut tables = read_folder(dir, &mut hasher, &mut errors)?;
+        if let Some(profile) = profile {
+            let folder = dir.join("profiles").join(profile);
+            if !folder.is_dir() {
+                return Err(ConfigError::in_file(
+                    &folder,
+                    format!("profile `{profile}` has no rules folder here"),
+                )
+                .into());
+            }
+            hasher.update(b"profile\0");
+            hasher.update(profile.as_bytes());
+            hasher.update([0]);
+            for (name, overrides) in read_folder(&folder, &mut hasher, &mut errors)? {
+                let Some(base) = tables.get_mut(&name) else {
+                    errors.push(ConfigError::at(
+                        overrides.location,
+                        format!(
+                            "profile `{profile}`: {name} has no default rules to override; \
+                             add it to {}.toml first",
+                            name.schema
+                        ),
+                    ));
                     continue;
+                };
+                base.skip |= overrides.skip;
+                for (column, mut rule) in overrides.columns {
+                    rule.describe = format!("{} (profile {profile})", rule.describe);
+                    base.columns.insert(column, rule);
                 }
-            };
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            hasher.update(name.unwrap_or_default().as_bytes());
-            hasher.update([0]);
-            hasher.update(text.as_bytes());
-            hasher.update([0]);
-            match file::parse(path, &text) {
-                Ok(parsed) => tables.extend(parsed),
-                Err(mut e) => errors.append(&mut e.0),
             }
         }
         if errors.is_empty() {
@@ -122,4 +129,64 @@ impl RuleSet {
             Err(ConfigErrors(errors))
         }
     }
+
+    /// The profiles that have an override folder under `dir/profiles`.
+    pub fn profiles(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("profiles"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Reads the `<schema>.toml` files of one folder into `tables`, hashing each file's name
+/// and bytes. A folder without any is an error: every copied table needs rules.
+fn read_folder(
+    dir: &Path,
+    hasher: &mut Sha256,
+    errors: &mut Vec<ConfigError>,
+) -> Result<BTreeMap<TableName, TableRules>, ConfigErrors> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        ConfigError::in_file(dir, format!("cannot read the masking rules folder: {e}"))
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ConfigError::in_file(
+            dir,
+            "no <schema>.toml rules files here; every copied table needs rules",
+        )
+        .into());
+    }
+    let mut tables = BTreeMap::new();
+    for path in &paths {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(ConfigError::in_file(path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        hasher.update(name.unwrap_or_default().as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+        match file::parse(path, &text) {
+            Ok(parsed) => tables.extend(parsed),
+            Err(mut e) => errors.append(&mut e.0),
+        }
+    }
+    Ok(tables)
 }

@@ -1,0 +1,88 @@
+//! `lethe check`: validates lethe.toml and the masking rules of every profile against the
+//! live source schema, without moving data, fast enough for a pre-commit hook.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+use lethe::config::Config;
+use lethe::pipeline;
+use lethe::rules::RuleSet;
+
+/// Arguments of `lethe check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Loads the rules of the default profile, of every profile a target names and of every
+/// profile folder, plans each against the source, and lists every problem with its
+/// file:line:column. Exits 0 when clean, 2 on any problem.
+pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Error> {
+    let dir = &config.masking.rules_dir;
+    let mut profiles: BTreeSet<Option<String>> = BTreeSet::from([None]);
+    profiles.extend(config.targets.values().map(|t| t.profile.clone()));
+    profiles.extend(RuleSet::profiles(dir).into_iter().map(Some));
+
+    let mut problems: Vec<String> = Vec::new();
+    let mut loaded = Vec::new();
+    for profile in &profiles {
+        match RuleSet::load(dir, profile.as_deref()) {
+            Ok(rules) => loaded.push((profile, rules)),
+            Err(errors) => problems.extend(errors.0.iter().map(ToString::to_string)),
+        }
+    }
+    // Profiles share most rules: a problem of the default rules shows once, unsuffixed.
+    let mut in_default = BTreeSet::new();
+    for (profile, rules) in &loaded {
+        let found = pipeline::plan_rules(config, rules, false).await?.problems;
+        let raw = found
+            .bad_rules
+            .into_iter()
+            .chain(
+                found
+                    .unmapped_tables
+                    .into_iter()
+                    .map(|t| format!("{t}: no rules file mentions this table")),
+            )
+            .chain(
+                found
+                    .unmapped_columns
+                    .into_iter()
+                    .map(|c| format!("{c}: the column has no rule")),
+            );
+        for problem in raw {
+            match profile {
+                None => {
+                    in_default.insert(problem.clone());
+                    problems.push(problem);
+                }
+                Some(_) if in_default.contains(&problem) => {}
+                Some(name) => problems.push(format!("{problem} (profile {name})")),
+            }
+        }
+    }
+
+    let shown: Vec<&str> = profiles
+        .iter()
+        .map(|p| p.as_deref().unwrap_or("default"))
+        .collect();
+    if problems.is_empty() {
+        println!(
+            "ok: {} and {} (profiles: {}) cover the source",
+            config.file.display(),
+            dir.display(),
+            shown.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        println!("{problem}");
+    }
+    println!(
+        "\n{} problem{} in {} and {} (profiles: {})",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        config.file.display(),
+        dir.display(),
+        shown.join(", ")
+    );
+    Ok(ExitCode::from(2))
+}
