@@ -1,5 +1,5 @@
-//! `lethe check`: validates lethe.toml and the masking rules of every profile against the
-//! live source schema, without moving data, fast enough for a pre-commit hook.
+//! `lethe check`: validates lethe.toml, the schedules and the masking rules of every
+//! profile against the live source schema, without moving data, fast enough for a pre-commit hook.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use lethe::config::Config;
 use lethe::pipeline;
 use lethe::rules::RuleSet;
+use lethe::schedule;
 
 /// Arguments of `lethe check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-/// Loads the rules of the default profile, of every profile a target names and of every
-/// profile folder, plans each against the source, and lists every problem with its
+/// Loads the schedules, then the rules of the default profile, of every profile a target
+/// or schedule names and of every profile folder, plans each against the source, and lists every problem with its
 /// file:line:column. Exits 0 when clean, 2 on any problem.
 pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Error> {
     let dir = &config.masking.rules_dir;
@@ -22,6 +23,10 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Err
     profiles.extend(RuleSet::profiles(dir).into_iter().map(Some));
 
     let mut problems: Vec<String> = Vec::new();
+    match schedule::load(&schedule::folder(config), config) {
+        Ok(schedules) => profiles.extend(schedules.into_iter().map(|s| s.profile)),
+        Err(errors) => problems.extend(errors.0.iter().map(ToString::to_string)),
+    }
     let mut loaded = Vec::new();
     for profile in &profiles {
         match RuleSet::load(dir, profile.as_deref()) {
@@ -66,8 +71,9 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Err
         .collect();
     if problems.is_empty() {
         println!(
-            "ok: {} and {} (profiles: {}) cover the source",
+            "ok: {}, {} and {} (profiles: {}) cover the source",
             config.file.display(),
+            schedule::folder(config).display(),
             dir.display(),
             shown.join(", ")
         );

@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate lethe.toml and the masking rules of every profile against the source
+    /// Validate lethe.toml, schedules/ and the masking rules of every profile against the source
     /// schema, moving no data. Exits 2 on any problem, each with file:line:column.
     Check(check::Args),
     /// Show what a refresh would do: tables, each column's rule, unmapped columns. Writes nothing.
