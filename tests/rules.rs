@@ -270,4 +270,33 @@ async fn check_lists_every_problem_with_its_place() {
         out.lines().all(|l| seen.insert(l)),
         "a problem shown twice:\n{out}"
     );
+
+    // Schedules are checked too: a bad cron line, zone or target, each in its place.
+    ws.write_rules("public", SHOP_RULES);
+    let schedules = ws.path().join("schedules");
+    std::fs::create_dir(&schedules).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        schedules.join("nightly.toml"),
+        "cron = \"30 2 * *\"\ntimezone = \"Europe/Berlin\"\ntargets = [\"dev\", \"qa\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, _) = expect_exit(&ws.lethe(&["check"]), 2);
+    let file = schedules.join("nightly.toml");
+    let file = file.display();
+    assert!(
+        out.contains(&format!("{file}:1:8: `30 2 * *` has 4 fields")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{file}:3:11: no target `qa` in lethe.toml (targets: dev)"
+        )),
+        "{out}"
+    );
+    std::fs::write(
+        schedules.join("nightly.toml"),
+        "cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\ntargets = [\"dev\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    expect_exit(&ws.lethe(&["check"]), 0);
 }
