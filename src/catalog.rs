@@ -61,6 +61,9 @@ pub struct Column {
     pub type_name: String,
     /// The type's family (domains resolve to their base type).
     pub kind: TypeKind,
+    /// For an array column, its elements' family (so `array` can check the masker it
+    /// runs on each element); `None` for every other column.
+    pub element: Option<TypeKind>,
     /// The maximum length in characters (`varchar(n)`, `char(n)`); `None` when unbounded.
     pub max_chars: Option<usize>,
     /// Whether the column accepts NULL.

@@ -42,13 +42,54 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     ("city", "Berlin", "Torpborough"),
     ("postcode", "SW1A 1AA", "PR6F 1EC"),
     ("postcode", "10115", "94806"),
+    ("noise", "52000", "56704"),
+    ("noise", "-17.25", "-17.51"),
+    ("redact", "secret", "[redacted]"),
+    (
+        "lorem",
+        "Customer called about a late delivery.",
+        "Magnam eaque harum repellat adipisci omnis a",
+    ),
+];
+
+/// (masker kind, options as TOML, input, expected output) for maskers that need options.
+const GOLDEN_WITH_OPTIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "array",
+        "element = \"first_name\"",
+        "{Alice,NULL,\"Bob B\"}",
+        "{Corine,NULL,John}",
+    ),
+    (
+        "generalize",
+        "to = \"month\"",
+        "2019-03-14 12:34:56+01",
+        "2019-03-01 00:00:00+01",
+    ),
+    ("generalize", "to = \"bucket\"\nsize = 10", "37.5", "30.0"),
+    (
+        "json",
+        "paths = { \"$.email\" = \"email\", \"$.tags[*]\" = \"hash\" }",
+        r#"{"email": "alice@example.org", "tags": ["a"], "n": 1.50}"#,
+        r#"{"email":"rashawn.waters.pncshvfmne92c@example.com","tags":["f86d3ab2b1cadfefb1f3500a1346e988"],"n":1.50}"#,
+    ),
+    (
+        "regex",
+        "pattern = '\\d'\nreplace = \"#\"",
+        "INV-2024",
+        "INV-####",
+    ),
 ];
 
 fn mask(kind: &str, input: &str) -> String {
+    mask_with(kind, "", input)
+}
+
+fn mask_with(kind: &str, options: &str, input: &str) -> String {
     let spec = MaskerSpec {
         kind: kind.to_owned(),
         domain: None,
-        options: toml::Table::new(),
+        options: toml::from_str(options).unwrap(),
     };
     let masker = build(&spec).unwrap();
     let mut out = String::new();
@@ -60,6 +101,17 @@ fn mask(kind: &str, input: &str) -> String {
 fn pseudonyms_are_pinned() {
     for (kind, input, expected) in GOLDEN {
         assert_eq!(mask(kind, input), *expected, "{kind} of {input:?}");
+    }
+}
+
+#[test]
+fn outputs_with_options_are_pinned() {
+    for (kind, options, input, expected) in GOLDEN_WITH_OPTIONS {
+        assert_eq!(
+            mask_with(kind, options, input),
+            *expected,
+            "{kind} of {input:?}"
+        );
     }
 }
 
@@ -106,16 +158,23 @@ fn every_masker_is_in_the_catalogue_in_order() {
     assert_eq!(
         kinds,
         [
+            "array",
             "city",
             "date_shift",
             "email",
             "first_name",
             "full_name",
+            "generalize",
             "hash",
+            "json",
             "last_name",
+            "lorem",
+            "noise",
             "partial",
             "phone",
             "postcode",
+            "redact",
+            "regex",
             "street"
         ]
     );

@@ -9,15 +9,22 @@
 //! one line to [`CATALOGUE`].
 
 mod address;
+mod array;
 mod email;
+mod generalize;
 #[cfg(test)]
 mod golden;
 mod hash;
+mod json;
 mod keyed;
+mod lorem;
 mod names;
+mod noise;
 mod partial;
 mod phone;
 mod postcode;
+mod redact;
+mod regex;
 mod shift;
 mod synth;
 #[cfg(test)]
@@ -93,16 +100,23 @@ type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Ma
 
 /// Every masker there is, by the name rules use.
 const CATALOGUE: &[(&str, Constructor)] = &[
+    ("array", array::build),
     ("city", address::build_city),
     ("date_shift", shift::build),
     ("email", email::build),
     ("first_name", names::build_first_name),
     ("full_name", names::build_full_name),
+    ("generalize", generalize::build),
     ("hash", hash::build),
+    ("json", json::build),
     ("last_name", names::build_last_name),
+    ("lorem", lorem::build),
+    ("noise", noise::build),
     ("partial", partial::build),
     ("phone", phone::build),
     ("postcode", postcode::build),
+    ("redact", redact::build),
+    ("regex", regex::build),
     ("street", address::build_street),
 ];
 
@@ -115,9 +129,15 @@ fn parse_options<T: serde::de::DeserializeOwned>(options: toml::Table) -> Result
 }
 
 /// Refuses, at plan time, a non-text column for a masker that produces text.
+/// For an array column the message points at `array`, which masks element by element.
 fn require_text(column: &Column) -> Result<(), String> {
     match column.kind {
         TypeKind::Text => Ok(()),
+        TypeKind::Array => Err(format!(
+            "produces text, but the column is {}; mask its elements with \
+             `{{ mask = \"array\", element = \"...\" }}`",
+            column.type_name
+        )),
         _ => Err(format!(
             "produces text, but the column is {}",
             column.type_name
@@ -136,6 +156,37 @@ fn refuse_unique(column: &Column) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Reads a masker rule nested inside another masker's options (`array`'s `element`,
+/// `json`'s paths) the way a column's rule is written: a name (`"email"`) or a table
+/// (`{ mask = "partial", keep_last = 2, domain = "..." }`).
+fn nested_spec(value: toml::Value) -> Result<MaskerSpec, String> {
+    match value {
+        toml::Value::String(kind) => Ok(MaskerSpec {
+            kind,
+            domain: None,
+            options: toml::Table::new(),
+        }),
+        toml::Value::Table(mut options) => {
+            let kind = match options.remove("mask") {
+                Some(toml::Value::String(kind)) => kind,
+                Some(_) => return Err("`mask` names a masker (a string)".to_owned()),
+                None => return Err("a rule table needs `mask = \"<masker>\"`".to_owned()),
+            };
+            let domain = match options.remove("domain") {
+                Some(toml::Value::String(domain)) => Some(domain),
+                Some(_) => return Err("`domain` is a name (a string)".to_owned()),
+                None => None,
+            };
+            Ok(MaskerSpec {
+                kind,
+                domain,
+                options,
+            })
+        }
+        _ => Err("expected a masker name or { mask = ... }".to_owned()),
+    }
 }
 
 /// Builds the masker a rule asks for.

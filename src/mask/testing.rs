@@ -28,6 +28,7 @@ pub(super) fn text() -> Column {
         name: "c".into(),
         type_name: "text".into(),
         kind: TypeKind::Text,
+        element: None,
         max_chars: None,
         nullable: true,
         generated: false,
@@ -76,5 +77,22 @@ pub(super) fn assert_text_checks(masker: &dyn Masker, unique_ok: bool) {
             assert!(!unique_ok, "unique column refused: {err}");
             assert!(err.contains("`hash`") && err.contains("`email`"), "{err}");
         }
+    }
+}
+
+/// A column of another kind, e.g. `of_kind(TypeKind::Json, "jsonb")`.
+pub(super) fn of_kind(kind: TypeKind, type_name: &str) -> Column {
+    Column {
+        type_name: type_name.into(),
+        kind,
+        ..text()
+    }
+}
+
+/// An array column whose elements are of `element` kind, e.g. `text[]`.
+pub(super) fn array_of(element: TypeKind, type_name: &str) -> Column {
+    Column {
+        element: Some(element),
+        ..of_kind(TypeKind::Array, type_name)
     }
 }

@@ -332,6 +332,7 @@ mod tests {
             name: name.into(),
             type_name: "text".into(),
             kind: TypeKind::Text,
+            element: None,
             max_chars: None,
             nullable,
             generated: false,

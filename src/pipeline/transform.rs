@@ -303,6 +303,7 @@ mod tests {
             nullable: !unique,
             generated: false,
             unique,
+            element: None,
         }
     }
 

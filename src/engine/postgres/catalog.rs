@@ -74,6 +74,8 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
                 NOT a.attnotnull AS nullable, a.attgenerated <> '' AS generated,
                 coalesce(bt.typcategory, t.typcategory)::text AS category,
                 coalesce(bt.typname, t.typname)::text AS base_name,
+                coalesce(ebt.typcategory, et.typcategory)::text AS element_category,
+                coalesce(ebt.typname, et.typname)::text AS element_name,
                 CASE WHEN coalesce(bt.oid, t.oid) IN ('varchar'::regtype, 'bpchar'::regtype)
                      THEN nullif(CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, -1) - 4
                 END AS max_chars,
@@ -83,6 +85,9 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+         LEFT JOIN pg_type et ON coalesce(bt.typcategory, t.typcategory) = 'A'
+                             AND et.oid = coalesce(bt.typelem, t.typelem)
+         LEFT JOIN pg_type ebt ON et.typtype = 'd' AND ebt.oid = et.typbasetype
          WHERE a.attrelid = ANY($1::int8[]::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attrelid, a.attnum",
     )
@@ -100,10 +105,15 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
         let category: String = row.get("category");
         let base_name: String = row.get("base_name");
         let max_chars: Option<i32> = row.get("max_chars");
+        let element_category: Option<String> = row.get("element_category");
+        let element_name: Option<String> = row.get("element_name");
         tables[index].columns.push(Column {
             name: row.get("name"),
             type_name: row.get("type_name"),
             kind: type_kind(&category, &base_name),
+            element: element_category
+                .zip(element_name)
+                .map(|(category, name)| type_kind(&category, &name)),
             max_chars: max_chars.and_then(|n| usize::try_from(n).ok()),
             nullable: row.get("nullable"),
             generated: row.get("generated"),
