@@ -8,4 +8,5 @@ pub mod engine;
 pub mod mask;
 pub mod pipeline;
 pub mod rules;
+pub mod scan;
 pub mod verify;
