@@ -8,5 +8,6 @@ pub mod engine;
 pub mod mask;
 pub mod pipeline;
 pub mod rules;
+pub mod scan;
 pub mod schedule;
 pub mod verify;

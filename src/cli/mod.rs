@@ -5,6 +5,7 @@ mod check;
 mod plan;
 mod refresh;
 mod rollback;
+mod scan;
 mod verify;
 
 use std::io::IsTerminal;
@@ -48,6 +49,9 @@ enum Command {
     /// Look for real values in the target: a sample of each masked column's source values,
     /// in the same column (and with --deep in every text column). Exits 4 on a hit.
     Verify(verify::Args),
+    /// Find likely personal data in the source: a suggested rule for every column, from
+    /// its name and a sample of its values. --write adds the proposals to the rules files.
+    Scan(scan::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
             Command::Refresh(args) => refresh::run(&config, args).await,
             Command::Rollback(args) => rollback::run(&config, args).await,
             Command::Verify(args) => verify::run(&config, args).await,
+            Command::Scan(args) => scan::run(&config, args).await,
         }
     });
     match outcome {

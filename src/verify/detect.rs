@@ -48,8 +48,9 @@ pub fn pii_name(column: &str) -> Option<&'static str> {
     })
 }
 
-/// Lower-case words of an identifier, split at `_`, other punctuation and camelCase.
-fn tokens(name: &str) -> Vec<String> {
+/// Lower-case words of an identifier, split at `_`, other punctuation and camelCase
+/// (shared with `lethe scan`'s column-name classifier).
+pub fn tokens(name: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut current = String::new();
     let mut previous_lower = false;
@@ -129,7 +130,9 @@ pub fn contains_card_number(text: &[u8]) -> bool {
     luhn_card(&digits)
 }
 
-fn luhn_card(digits: &[u8]) -> bool {
+/// Whether 13 to 19 digits (each 0-9) pass the Luhn check, as card numbers do; a run of
+/// one repeated digit does not count (`0000...` passes Luhn but is no card).
+pub fn luhn_card(digits: &[u8]) -> bool {
     if !(13..=19).contains(&digits.len()) || digits.iter().all(|&d| d == digits[0]) {
         return false;
     }
