@@ -42,13 +42,53 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     ("city", "Berlin", "Torpborough"),
     ("postcode", "SW1A 1AA", "PR6F 1EC"),
     ("postcode", "10115", "94806"),
+    ("username", "jsmith", "alex.feil"),
+    ("date_of_birth", "1980-05-17", "1977-06-28"),
+    ("date_of_birth", "not a date", "1998-02-18"),
+    ("national_id", "123-45-6789", "919-08-4173"),
+    ("national_id", "123456789", "919084173"),
+    ("company", "Acme Corp", "Rath Inc"),
+    ("job_title", "CEO", "Regional Banking Representative"),
+    ("state", "California", "Kansas"),
+    ("country", "Germany", "Christmas Island"),
+    ("latitude", "52.520008", "52.480302"),
+    ("longitude", "13.404954", "13.384815"),
+];
+
+/// (masker kind, options as TOML, input, expected output), for outputs that only an
+/// option gives.
+const GOLDEN_WITH_OPTIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "username",
+        "unique = true",
+        "jsmith",
+        "alex.feil_d3xh3przrjnjd",
+    ),
+    (
+        "email",
+        "keep_domain_shape = true",
+        "alice@mail.corp.de",
+        "helga.romaguera.k37wjp54q1cp9@rmdd.vzep.de",
+    ),
+    (
+        "national_id",
+        "format = \"digits\"",
+        "AB 123456 C",
+        "AB 998584 C",
+    ),
+    ("state", "abbreviated = true", "CA", "MD"),
+    ("country", "code = true", "DE", "SM"),
 ];
 
 fn mask(kind: &str, input: &str) -> String {
+    mask_with(kind, "", input)
+}
+
+fn mask_with(kind: &str, options: &str, input: &str) -> String {
     let spec = MaskerSpec {
         kind: kind.to_owned(),
         domain: None,
-        options: toml::Table::new(),
+        options: toml::from_str(options).unwrap(),
     };
     let masker = build(&spec).unwrap();
     let mut out = String::new();
@@ -60,6 +100,13 @@ fn mask(kind: &str, input: &str) -> String {
 fn pseudonyms_are_pinned() {
     for (kind, input, expected) in GOLDEN {
         assert_eq!(mask(kind, input), *expected, "{kind} of {input:?}");
+    }
+    for (kind, options, input, expected) in GOLDEN_WITH_OPTIONS {
+        assert_eq!(
+            mask_with(kind, options, input),
+            *expected,
+            "{kind} ({options}) of {input:?}"
+        );
     }
 }
 
@@ -107,15 +154,24 @@ fn every_masker_is_in_the_catalogue_in_order() {
         kinds,
         [
             "city",
+            "company",
+            "country",
+            "date_of_birth",
             "email",
             "first_name",
             "full_name",
             "hash",
+            "job_title",
             "last_name",
+            "latitude",
+            "longitude",
+            "national_id",
             "partial",
             "phone",
             "postcode",
-            "street"
+            "state",
+            "street",
+            "username"
         ]
     );
 }

@@ -9,17 +9,23 @@
 //! one line to [`CATALOGUE`].
 
 mod address;
+mod birth;
 mod email;
+mod geo;
 #[cfg(test)]
 mod golden;
 mod hash;
 mod keyed;
 mod names;
+mod national_id;
 mod partial;
 mod phone;
 mod postcode;
+mod region;
 #[cfg(test)]
 mod testing;
+mod username;
+mod work;
 
 pub use keyed::MaskingKey;
 
@@ -76,15 +82,24 @@ type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Ma
 /// Every masker there is, by the name rules use.
 const CATALOGUE: &[(&str, Constructor)] = &[
     ("city", address::build_city),
+    ("company", work::build_company),
+    ("country", region::build_country),
+    ("date_of_birth", birth::build),
     ("email", email::build),
     ("first_name", names::build_first_name),
     ("full_name", names::build_full_name),
     ("hash", hash::build),
+    ("job_title", work::build_job_title),
     ("last_name", names::build_last_name),
+    ("latitude", geo::build_latitude),
+    ("longitude", geo::build_longitude),
+    ("national_id", national_id::build),
     ("partial", partial::build),
     ("phone", phone::build),
     ("postcode", postcode::build),
+    ("state", region::build_state),
     ("street", address::build_street),
+    ("username", username::build),
 ];
 
 /// Reads a masker's options into its `Options` struct. Unknown keys are an error that
