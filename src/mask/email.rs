@@ -5,6 +5,12 @@
 //! unique constraint, so every address carries a tag of 65 bits taken from the keyed seed:
 //! distinct real addresses collide only with negligible probability (about 1 in 7,000
 //! at 100 million rows, before the names add their own entropy).
+//!
+//! With `keep_domain_shape = true` the domain is no longer `email_domain` but a keyed
+//! stand-in of the real one with the same top-level domain and the same label lengths
+//! (`x@mail.corp.de` -> `...@wxyz.qrst.de`): every address of one company shares one fake
+//! domain, so grouping by domain still works in dev. Such a domain is not reserved and may
+//! exist, so use it only where no mail is ever sent.
 
 use std::sync::Arc;
 
@@ -14,11 +20,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
+use rand::RngExt;
+
 use super::{Masker, MaskingKey, parse_options, require_text};
 use crate::catalog::Column;
 
 /// Characters in the unique tag; 13 base32 characters carry 65 bits.
-const TAG_LEN: usize = 13;
+pub(super) const TAG_LEN: usize = 13;
 
 /// Crockford's base32 alphabet, lowercased: no `i`, `l`, `o`, `u` to misread.
 const BASE32: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -33,6 +41,8 @@ struct Options {
     email_domain: String,
     #[serde(default = "default_max_length")]
     max_length: usize,
+    #[serde(default)]
+    keep_domain_shape: bool,
 }
 
 fn default_domain() -> String {
@@ -51,17 +61,23 @@ pub(super) struct Email {
     mail_domain: String,
     /// The longest address this masker writes.
     max_length: usize,
-    /// How many characters the `first.last` part may take.
+    /// How many characters the `first.last` part may take with `mail_domain`.
     name_room: usize,
+    /// Whether to write a keyed stand-in of the real domain, same shape, instead of
+    /// `mail_domain` (which stays the fallback for a domain that is no host name).
+    keep_domain_shape: bool,
+    /// The seed domain of the fake mail domains, apart from the addresses' own.
+    shape_domain: String,
 }
 
 /// Builds `email` from its rule: `email_domain` (default `example.com`, a reserved
 /// domain, so no fake address can ever reach a real mailbox) and `max_length` (default
-/// 64), the longest address written.
+/// 64), the longest address written, and `keep_domain_shape` (default false).
 pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Masker>, String> {
     let Options {
         email_domain,
         max_length,
+        keep_domain_shape,
     } = parse_options(options)?;
     let email_domain = email_domain.to_ascii_lowercase();
     if !is_host_name(&email_domain) {
@@ -77,11 +93,14 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
     }
     // One more for the dot between the name and the tag.
     let name_room = max_length.saturating_sub(fixed + 1);
+    let shape_domain = format!("{domain}\0mail-domain");
     Ok(Arc::new(Email {
         domain,
         mail_domain: email_domain,
         max_length,
         name_room,
+        keep_domain_shape,
+        shape_domain,
     }))
 }
 
@@ -117,9 +136,20 @@ impl Masker for Email {
         let first: &str = FirstName().fake_with_rng(&mut rng);
         let last: &str = LastName().fake_with_rng(&mut rng);
 
+        // The real domain, when its stand-in is wanted and fits; its stand-in has the
+        // same length.
+        let shaped = if self.keep_domain_shape {
+            shapeable_domain(input).filter(|real| TAG_LEN + 1 + real.len() <= self.max_length)
+        } else {
+            None
+        };
+        let mut room = match shaped {
+            Some(real) => self.max_length.saturating_sub(TAG_LEN + 2 + real.len()),
+            None => self.name_room,
+        };
+
         out.reserve(self.max_length);
         let start = out.len();
-        let mut room = self.name_room;
         push_local_word(first, &mut room, out);
         if room > 0 {
             out.push('.');
@@ -135,13 +165,55 @@ impl Masker for Email {
         }
         push_tag(&seed, out);
         out.push('@');
-        out.push_str(&self.mail_domain);
+        match shaped {
+            Some(real) => push_shaped_domain(real, &self.shape_domain, key, out),
+            None => out.push_str(&self.mail_domain),
+        }
+    }
+}
+
+/// The domain of `address` when it can be given a stand-in of the same shape: a host
+/// name (any case) of at least two labels whose top-level label is not all digits.
+/// Anything else (no `@`, an IP literal, a single label, non-ASCII) is `None`.
+fn shapeable_domain(address: &str) -> Option<&str> {
+    let (_, real) = address.rsplit_once('@')?;
+    let (_, tld) = real.rsplit_once('.')?;
+    let is_host = real.len() <= 253
+        && real.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    (is_host && !tld.bytes().all(|b| b.is_ascii_digit())).then_some(real)
+}
+
+/// Appends the keyed stand-in of `real` (a [`shapeable_domain`]): its top-level label
+/// lowercased, every other label replaced by as many keyed lowercase letters. Keyed by
+/// the lowercased domain alone, so all addresses of one domain share one stand-in.
+fn push_shaped_domain(real: &str, seed_domain: &str, key: &MaskingKey, out: &mut String) {
+    let mut lower = [0u8; 253];
+    let lower = &mut lower[..real.len()];
+    lower.copy_from_slice(real.as_bytes());
+    lower.make_ascii_lowercase();
+    let mut rng = ChaCha8Rng::from_seed(key.seed(seed_domain, lower));
+    let (labels, tld) = real.rsplit_once('.').unwrap_or(("", real));
+    for label in labels.split('.') {
+        for _ in 0..label.len() {
+            out.push(char::from(rng.random_range(b'a'..=b'z')));
+        }
+        out.push('.');
+    }
+    for b in tld.bytes() {
+        out.push(char::from(b.to_ascii_lowercase()));
     }
 }
 
 /// Appends up to `room` lowercased ASCII letters and digits of `word`, skipping
 /// apostrophes, spaces and anything else that is not plain in a local part.
-fn push_local_word(word: &str, room: &mut usize, out: &mut String) {
+pub(super) fn push_local_word(word: &str, room: &mut usize, out: &mut String) {
     for b in word.bytes() {
         if *room == 0 {
             return;
@@ -154,7 +226,7 @@ fn push_local_word(word: &str, room: &mut usize, out: &mut String) {
 }
 
 /// Appends the first 65 bits of the seed as 13 base32 characters.
-fn push_tag(seed: &[u8; 32], out: &mut String) {
+pub(super) fn push_tag(seed: &[u8; 32], out: &mut String) {
     let mut high = [0u8; 16];
     high.copy_from_slice(&seed[..16]);
     let bits = u128::from_be_bytes(high);
@@ -260,6 +332,82 @@ mod tests {
         let err = m.check(&varchar(50)).unwrap_err();
         assert!(err.contains("max_length"), "{err}");
         assert!(email("max_length = 50").check(&varchar(50)).is_ok());
+    }
+
+    #[test]
+    fn keep_domain_shape_keeps_tld_and_label_lengths_per_company() {
+        let m = email("keep_domain_shape = true");
+        let a = run(&*m, b"k", "alice@mail.corp.de");
+        assert_valid(&a, 64);
+        let domain = a.split_once('@').unwrap().1;
+        assert_eq!(domain.len(), "mail.corp.de".len(), "{a}");
+        assert!(domain.ends_with(".de"), "{a}");
+        assert_ne!(domain, "mail.corp.de");
+        let labels: Vec<&str> = domain.split('.').collect();
+        assert_eq!(labels.len(), 3, "{a}");
+        assert!(
+            labels[..2]
+                .iter()
+                .all(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_lowercase()))
+        );
+        // One company, one fake domain, whatever the case; another company, another.
+        for other in ["bob@mail.corp.de", "carol@MAIL.Corp.DE"] {
+            let b = run(&*m, b"k", other);
+            assert_eq!(b.split_once('@').unwrap().1, domain, "{b}");
+            assert_ne!(a, b);
+        }
+        let c = run(&*m, b"k", "alice@mail.crop.de");
+        assert_ne!(c.split_once('@').unwrap().1, domain);
+        // Keyed.
+        let d = run(&*m, b"k2", "alice@mail.corp.de");
+        assert_ne!(d.split_once('@').unwrap().1, domain);
+    }
+
+    #[test]
+    fn keep_domain_shape_falls_back_to_email_domain() {
+        let m = email("keep_domain_shape = true\nemail_domain = \"example.net\"");
+        for input in [
+            "no-at-sign",
+            "x@localhost",
+            "x@[10.0.0.1]",
+            "x@10.0.0.1",
+            "x@exämple.de",
+            "x@-bad.de",
+            "x@a..de",
+            "",
+        ] {
+            let out = run(&*m, b"k", input);
+            assert_valid(&out, 64);
+            assert!(out.ends_with("@example.net"), "{input} -> {out}");
+        }
+        // A domain too long for `max_length` falls back too, and everything fits.
+        let long = format!("x@{}.example.org", "a".repeat(60));
+        let out = run(&*m, b"k", &long);
+        assert!(out.ends_with("@example.net"), "{out}");
+        let m = email("keep_domain_shape = true\nmax_length = 30");
+        for i in 0..300 {
+            let out = run(&*m, b"k", &format!("u{i}@sub{i}.corp.co.uk"));
+            assert_valid(&out, 30);
+            let domain = out.split_once('@').unwrap().1;
+            assert!(domain == "example.com" || domain.ends_with(".uk"), "{out}");
+        }
+        let out = run(&*m, b"k", "u@sub.corp.co.uk");
+        let domain = out.split_once('@').unwrap().1;
+        assert_eq!(domain.split('.').count(), 4, "{out}");
+        assert!(domain.ends_with(".uk"), "{out}");
+    }
+
+    #[test]
+    fn keep_domain_shape_stays_unique() {
+        let m = email("keep_domain_shape = true");
+        let key = MaskingKey::new(b"uniqueness");
+        let mut seen = HashSet::new();
+        let mut out = String::new();
+        for i in 0..20_000 {
+            out.clear();
+            m.mask(&format!("customer{i}@corp.test"), &key, &mut out);
+            assert!(seen.insert(out.clone()), "collision at {i}");
+        }
     }
 
     #[test]

@@ -10,8 +10,10 @@
 
 mod address;
 mod array;
+mod birth;
 mod email;
 mod generalize;
+mod geo;
 #[cfg(test)]
 mod golden;
 mod hash;
@@ -19,16 +21,20 @@ mod json;
 mod keyed;
 mod lorem;
 mod names;
+mod national_id;
 mod noise;
 mod partial;
 mod phone;
 mod postcode;
 mod redact;
 mod regex;
+mod region;
 mod shift;
 mod synth;
 #[cfg(test)]
 mod testing;
+mod username;
+mod work;
 
 pub use keyed::MaskingKey;
 
@@ -102,22 +108,31 @@ type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Ma
 const CATALOGUE: &[(&str, Constructor)] = &[
     ("array", array::build),
     ("city", address::build_city),
+    ("company", work::build_company),
+    ("country", region::build_country),
+    ("date_of_birth", birth::build),
     ("date_shift", shift::build),
     ("email", email::build),
     ("first_name", names::build_first_name),
     ("full_name", names::build_full_name),
     ("generalize", generalize::build),
     ("hash", hash::build),
+    ("job_title", work::build_job_title),
     ("json", json::build),
     ("last_name", names::build_last_name),
+    ("latitude", geo::build_latitude),
+    ("longitude", geo::build_longitude),
     ("lorem", lorem::build),
+    ("national_id", national_id::build),
     ("noise", noise::build),
     ("partial", partial::build),
     ("phone", phone::build),
     ("postcode", postcode::build),
     ("redact", redact::build),
     ("regex", regex::build),
+    ("state", region::build_state),
     ("street", address::build_street),
+    ("username", username::build),
 ];
 
 /// Reads a masker's options into its `Options` struct. Unknown keys are an error that
