@@ -42,6 +42,32 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     ("city", "Berlin", "Torpborough"),
     ("postcode", "SW1A 1AA", "PR6F 1EC"),
     ("postcode", "10115", "94806"),
+    (
+        "iban",
+        "DE89 3704 0044 0532 0130 00",
+        "DE42 3374 6800 6564 7369 30",
+    ),
+    ("iban", "GB29NWBK60161331926819", "GB54QCNH14101930143489"),
+    ("credit_card", "4111 1111 1111 1111", "4349 6044 0116 9082"),
+    ("credit_card", "378282246310005", "376599392336209"),
+    (
+        "uuid",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "c1ea6331-beab-4a12-9cbf-5ab47a49bb8f",
+    ),
+    ("ip", "192.168.7.42", "70.232.104.167"),
+    (
+        "ip",
+        "2001:db8::1/64",
+        "a74:5069:9c56:77ea:144f:4310:1379:92f9/64",
+    ),
+    ("mac", "3C:22:FB:12:34:56", "52:48:5E:5A:2C:34"),
+    (
+        "scrub",
+        "Mail alice@example.org or call +49 30 12345678",
+        // The same fakes as the `email` and `phone` lines above.
+        "Mail rashawn.waters.pncshvfmne92c@example.com or call +49 17 23517277",
+    ),
 ];
 
 fn mask(kind: &str, input: &str) -> String {
@@ -107,15 +133,21 @@ fn every_masker_is_in_the_catalogue_in_order() {
         kinds,
         [
             "city",
+            "credit_card",
             "email",
             "first_name",
             "full_name",
             "hash",
+            "iban",
+            "ip",
             "last_name",
+            "mac",
             "partial",
             "phone",
             "postcode",
-            "street"
+            "scrub",
+            "street",
+            "uuid"
         ]
     );
 }

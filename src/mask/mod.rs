@@ -9,17 +9,24 @@
 //! one line to [`CATALOGUE`].
 
 mod address;
+mod credit_card;
 mod email;
 #[cfg(test)]
 mod golden;
 mod hash;
+mod iban;
+mod ip;
 mod keyed;
+mod mac;
 mod names;
 mod partial;
+mod permute;
 mod phone;
 mod postcode;
+mod scrub;
 #[cfg(test)]
 mod testing;
+mod uuid;
 
 pub use keyed::MaskingKey;
 
@@ -76,15 +83,21 @@ type Constructor = fn(domain: String, options: toml::Table) -> Result<Arc<dyn Ma
 /// Every masker there is, by the name rules use.
 const CATALOGUE: &[(&str, Constructor)] = &[
     ("city", address::build_city),
+    ("credit_card", credit_card::build),
     ("email", email::build),
     ("first_name", names::build_first_name),
     ("full_name", names::build_full_name),
     ("hash", hash::build),
+    ("iban", iban::build),
+    ("ip", ip::build),
     ("last_name", names::build_last_name),
+    ("mac", mac::build),
     ("partial", partial::build),
     ("phone", phone::build),
     ("postcode", postcode::build),
+    ("scrub", scrub::build),
     ("street", address::build_street),
+    ("uuid", uuid::build),
 ];
 
 /// Reads a masker's options into its `Options` struct. Unknown keys are an error that
