@@ -61,6 +61,32 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     ("country", "Germany", "Christmas Island"),
     ("latitude", "52.520008", "52.480302"),
     ("longitude", "13.404954", "13.384815"),
+    (
+        "iban",
+        "DE89 3704 0044 0532 0130 00",
+        "DE42 3374 6800 6564 7369 30",
+    ),
+    ("iban", "GB29NWBK60161331926819", "GB54QCNH14101930143489"),
+    ("credit_card", "4111 1111 1111 1111", "4349 6044 0116 9082"),
+    ("credit_card", "378282246310005", "376599392336209"),
+    (
+        "uuid",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "c1ea6331-beab-4a12-9cbf-5ab47a49bb8f",
+    ),
+    ("ip", "192.168.7.42", "70.232.104.167"),
+    (
+        "ip",
+        "2001:db8::1/64",
+        "a74:5069:9c56:77ea:144f:4310:1379:92f9/64",
+    ),
+    ("mac", "3C:22:FB:12:34:56", "52:48:5E:5A:2C:34"),
+    (
+        "scrub",
+        "Mail alice@example.org or call +49 30 12345678",
+        // The same fakes as the `email` and `phone` lines above.
+        "Mail rashawn.waters.pncshvfmne92c@example.com or call +49 17 23517277",
+    ),
 ];
 
 /// (masker kind, options as TOML, input, expected output) for outputs that only an
@@ -190,6 +216,7 @@ fn every_masker_is_in_the_catalogue_in_order() {
             "city",
             "company",
             "country",
+            "credit_card",
             "date_of_birth",
             "date_shift",
             "email",
@@ -197,12 +224,15 @@ fn every_masker_is_in_the_catalogue_in_order() {
             "full_name",
             "generalize",
             "hash",
+            "iban",
+            "ip",
             "job_title",
             "json",
             "last_name",
             "latitude",
             "longitude",
             "lorem",
+            "mac",
             "national_id",
             "noise",
             "partial",
@@ -210,9 +240,11 @@ fn every_masker_is_in_the_catalogue_in_order() {
             "postcode",
             "redact",
             "regex",
+            "scrub",
             "state",
             "street",
             "username",
+            "uuid",
         ]
     );
 }

@@ -11,29 +11,36 @@
 mod address;
 mod array;
 mod birth;
+mod credit_card;
 mod email;
 mod generalize;
 mod geo;
 #[cfg(test)]
 mod golden;
 mod hash;
+mod iban;
+mod ip;
 mod json;
 mod keyed;
 mod lorem;
+mod mac;
 mod names;
 mod national_id;
 mod noise;
 mod partial;
+mod permute;
 mod phone;
 mod postcode;
 mod redact;
 mod regex;
 mod region;
+mod scrub;
 mod shift;
 mod synth;
 #[cfg(test)]
 mod testing;
 mod username;
+mod uuid;
 mod work;
 
 pub use keyed::MaskingKey;
@@ -110,6 +117,7 @@ const CATALOGUE: &[(&str, Constructor)] = &[
     ("city", address::build_city),
     ("company", work::build_company),
     ("country", region::build_country),
+    ("credit_card", credit_card::build),
     ("date_of_birth", birth::build),
     ("date_shift", shift::build),
     ("email", email::build),
@@ -117,12 +125,15 @@ const CATALOGUE: &[(&str, Constructor)] = &[
     ("full_name", names::build_full_name),
     ("generalize", generalize::build),
     ("hash", hash::build),
+    ("iban", iban::build),
+    ("ip", ip::build),
     ("job_title", work::build_job_title),
     ("json", json::build),
     ("last_name", names::build_last_name),
     ("latitude", geo::build_latitude),
     ("longitude", geo::build_longitude),
     ("lorem", lorem::build),
+    ("mac", mac::build),
     ("national_id", national_id::build),
     ("noise", noise::build),
     ("partial", partial::build),
@@ -130,9 +141,11 @@ const CATALOGUE: &[(&str, Constructor)] = &[
     ("postcode", postcode::build),
     ("redact", redact::build),
     ("regex", regex::build),
+    ("scrub", scrub::build),
     ("state", region::build_state),
     ("street", address::build_street),
     ("username", username::build),
+    ("uuid", uuid::build),
 ];
 
 /// Reads a masker's options into its `Options` struct. Unknown keys are an error that
