@@ -88,6 +88,31 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `systemctl stop`, `docker stop` and
+/// Kubernetes send), so that a run can stop cleanly before its swap.
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
 fn init_logging() {
     let filter =
         EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new("lethe=info,warn"));

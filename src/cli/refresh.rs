@@ -25,10 +25,13 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let options = RefreshOptions {
-        jobs,
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
-    };
+    let options = RefreshOptions::new(jobs, !args.no_progress && std::io::stderr().is_terminal());
+    // Ctrl-C (or SIGTERM) before the swap drops the half-built copy, leaving the live one.
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        crate::cli::shutdown_signal().await;
+        cancel.cancel();
+    });
     let summary = pipeline::refresh(config, &args.target, &options).await?;
     println!(
         "refreshed {}: {} tables, {} rows, {:.1} MB in {:.1} s ({:.0} rows/s, {:.1} MB/s)",

@@ -9,7 +9,8 @@ pub mod rollback;
 pub mod transform;
 
 pub use plan::{Plan, PlanProblems};
-pub use refresh::{RefreshOptions, RefreshSummary, plan, plan_rules, refresh};
+pub use progress::{LiveProgress, ProgressSnapshot};
+pub use refresh::{RefreshOptions, RefreshSummary, TableMoved, plan, plan_rules, refresh};
 pub use rollback::rollback;
 
 use crate::catalog::TableName;
@@ -88,9 +89,24 @@ pub enum Error {
     /// A task panicked or was cancelled.
     #[error("a copy task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The run was cancelled (shutdown) before its swap: the shadow was dropped and the
+    /// live copy is untouched.
+    #[error("cancelled before the swap; the live copy is untouched")]
+    Cancelled,
 }
 
 impl Error {
+    /// Whether the same run may succeed if tried again later (a dropped connection, a
+    /// serialization failure), as opposed to a problem that needs a person (an unmapped
+    /// column, bad rules, a leak).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(error) => error.is_transient(),
+            Error::MaskWorkerLost | Error::SourceChanged(_) | Error::Task(_) => true,
+            _ => false,
+        }
+    }
+
     /// The exit code this error ends the process with: 2 bad config, 3 refused, 4 leak
     /// found, 1 failed.
     pub fn exit_code(&self) -> u8 {

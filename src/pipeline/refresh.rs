@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Error;
 use super::copy::{CopyStats, copy_table};
 use super::plan::Plan;
-use super::progress::{Progress, TableProgress};
+use super::progress::{LiveProgress, Progress, TableProgress};
 use super::transform::RowTransform;
 use crate::catalog::TableName;
 use crate::config::{Config, ConfigErrors, HookFile, Location};
@@ -33,6 +34,40 @@ pub struct RefreshOptions {
     pub jobs: usize,
     /// Draw per-table progress lines on stderr.
     pub progress: bool,
+    /// The rules profile, over the target's own (a schedule may name one).
+    pub profile: Option<String>,
+    /// Stops the run at the next step before the swap (SIGTERM, daemon shutdown): the
+    /// shadow is dropped and the live copy keeps serving. Once the swap has begun it
+    /// completes, so a run is either wholly in or wholly out.
+    pub cancel: CancellationToken,
+    /// Counters that someone outside the run reads while it goes.
+    pub live: Arc<LiveProgress>,
+}
+
+impl RefreshOptions {
+    /// Options for a run on `jobs` connections per side, drawing progress lines or not,
+    /// with the target's own profile and no outside cancellation.
+    pub fn new(jobs: usize, progress: bool) -> Self {
+        Self {
+            jobs,
+            progress,
+            profile: None,
+            cancel: CancellationToken::new(),
+            live: Arc::default(),
+        }
+    }
+}
+
+/// What one table moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMoved {
+    /// The source table.
+    pub table: TableName,
+    /// Rows read from the source snapshot (skipped tables: 0); the pre-swap check found
+    /// the same count in the shadow.
+    pub rows: u64,
+    /// COPY text bytes read.
+    pub bytes: u64,
 }
 
 /// What a finished refresh moved.
@@ -46,9 +81,10 @@ pub struct RefreshSummary {
     pub rows: u64,
     /// COPY text bytes read from the source.
     pub bytes: u64,
-    /// Rows read from the source snapshot, per table of the plan (skipped tables: 0); the
-    /// pre-swap check found the same counts in the shadow.
-    pub table_rows: Vec<(TableName, u64)>,
+    /// Every table of the plan, in plan order.
+    pub moved: Vec<TableMoved>,
+    /// sha256 of the rules in force (with the profile's overrides).
+    pub rules_fingerprint: [u8; 32],
     /// Wall time from start to swap.
     pub elapsed: Duration,
 }
@@ -159,7 +195,10 @@ pub async fn refresh(
         problems,
         schemas,
         mut snapshot,
-    } = plan(config, target_config.profile.as_deref(), true).await?;
+    } = tokio::select! {
+        planned = plan(config, options.profile.as_deref().or(target_config.profile.as_deref()), true) => planned?,
+        () = options.cancel.cancelled() => return Err(Error::Cancelled),
+    };
     if !problems.is_empty() {
         return Err(problems.into());
     }
@@ -204,7 +243,8 @@ pub async fn refresh(
     let key = Arc::new(MaskingKey::new(
         config.masking.key.expose_secret().as_bytes(),
     ));
-    let result = async {
+    let before_swap = async {
+        options.live.set_phase("copying");
         session.create_shadow(&map, &pre_data).await?;
         let (copied, snapshot) = copy_all(
             Arc::clone(&plan),
@@ -224,12 +264,14 @@ pub async fn refresh(
         };
         session.set_sequences(&map, &sequences).await?;
         info!("data loaded; building indexes and constraints");
+        options.live.set_phase("indexing");
         session.post_data(post_data, options.jobs).await?;
 
         info!("checking the shadow: row counts, NOT VALID constraints, sequences");
+        options.live.set_phase("checking");
         let checking = Instant::now();
         let mut failures = session
-            .check_row_counts(&map, &copied.tables, options.jobs)
+            .check_row_counts(&map, &copied.rows(), options.jobs)
             .await?;
         failures.extend(session.validate_constraints(&map).await?);
         failures.extend(session.check_sequences(&map, &sequences).await?);
@@ -265,12 +307,25 @@ pub async fn refresh(
                 return Err(Error::Leak(report.leaking_columns()));
             }
         }
-        session
-            .swap(&map, &matviews, target_config.keep_previous > 0)
-            .await?;
         Ok::<_, Error>(copied)
-    }
-    .await;
+    };
+    // Cancelling drops the step in flight (its connections close, aborting any COPY)
+    // and then the shadow below; the swap itself is never interrupted.
+    let result = tokio::select! {
+        copied = before_swap => copied,
+        () = options.cancel.cancelled() => Err(Error::Cancelled),
+    };
+    let result = match result {
+        Ok(copied) => {
+            options.live.set_phase("swapping");
+            session
+                .swap(&map, &matviews, target_config.keep_previous > 0)
+                .await
+                .map(|()| copied)
+                .map_err(Error::from)
+        }
+        Err(error) => Err(error),
+    };
 
     let copied = match result {
         Ok(copied) => copied,
@@ -291,7 +346,8 @@ pub async fn refresh(
         tables: plan.tables.len(),
         rows: copied.total.rows,
         bytes: copied.total.bytes,
-        table_rows: copied.tables,
+        moved: copied.tables,
+        rules_fingerprint: plan.fingerprint,
         elapsed: started.elapsed(),
     })
 }
@@ -327,7 +383,17 @@ fn hook_error(hook: &HookFile, sql: &str, error: HookError) -> Error {
 struct Copied {
     total: CopyStats,
     /// Every table of the plan by source name, skipped ones with 0 rows.
-    tables: Vec<(TableName, u64)>,
+    tables: Vec<TableMoved>,
+}
+
+impl Copied {
+    /// Rows read per table, for the shadow's row-count check.
+    fn rows(&self) -> Vec<(TableName, u64)> {
+        self.tables
+            .iter()
+            .map(|t| (t.table.clone(), t.rows))
+            .collect()
+    }
 }
 
 /// Copies every non-skipped table, largest first, on `jobs` workers; each worker keeps
@@ -342,7 +408,7 @@ async fn copy_all(
     options: &RefreshOptions,
 ) -> Result<(Copied, Snapshot), Error> {
     let snapshot = Arc::new(snapshot);
-    let progress = Progress::new(options.progress);
+    let progress = Progress::new(options.progress, Arc::clone(&options.live));
     let mut order: Vec<usize> = (0..plan.tables.len())
         .filter(|&i| !plan.tables[i].skip)
         .collect();
@@ -402,20 +468,23 @@ async fn copy_all(
     }
     // The first failure ends the run: returning drops the set, which aborts the others.
     let mut total = CopyStats::default();
-    let mut rows = vec![0u64; plan.tables.len()];
+    let mut tables: Vec<TableMoved> = plan
+        .tables
+        .iter()
+        .map(|t| TableMoved {
+            table: t.table.name.clone(),
+            rows: 0,
+            bytes: 0,
+        })
+        .collect();
     while let Some(done) = tasks.join_next().await {
         for (index, stats) in done?? {
             total.rows += stats.rows;
             total.bytes += stats.bytes;
-            rows[index] = stats.rows;
+            tables[index].rows = stats.rows;
+            tables[index].bytes = stats.bytes;
         }
     }
-    let tables = plan
-        .tables
-        .iter()
-        .zip(rows)
-        .map(|(table, rows)| (table.table.name.clone(), rows))
-        .collect();
     // Every worker has ended, so this is the only handle left.
     let snapshot = Arc::try_unwrap(snapshot).map_err(|_| Error::SnapshotStillShared)?;
     Ok((Copied { total, tables }, snapshot))

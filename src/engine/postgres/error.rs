@@ -69,11 +69,14 @@ impl Error {
 /// A database error as it may be shown: the SQLSTATE, the message with any quoted value
 /// from a data exception taken out, and the table, column and constraint it names.
 #[derive(Debug)]
-pub struct DbFailure(String);
+pub struct DbFailure {
+    text: String,
+    transient: bool,
+}
 
 impl fmt::Display for DbFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -82,7 +85,35 @@ impl std::error::Error for DbFailure {}
 impl DbFailure {
     /// A worker task that panicked or was cancelled.
     pub fn from_join(error: tokio::task::JoinError) -> Self {
-        DbFailure(format!("worker task ended abnormally: {error}"))
+        DbFailure {
+            text: format!("worker task ended abnormally: {error}"),
+            transient: false,
+        }
+    }
+
+    /// Whether trying again later may succeed: the connection was refused or dropped, the
+    /// server is starting or shutting down, a serialization failure or deadlock.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// SQLSTATEs worth a retry: serialization failure, deadlock, connection exceptions (08),
+/// too many connections, and the server shutting down or starting up (57P01-57P03).
+fn transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"
+    ) || code.starts_with("08")
+}
+
+impl Error {
+    /// Whether trying again later may succeed (a daemon retries these with backoff).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { source, .. } | Error::Query { source, .. } => source.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -97,13 +128,21 @@ pub fn redacted(error: sqlx::Error) -> DbFailure {
         .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
     else {
         return match error {
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => {
-                DbFailure(format!(
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => DbFailure {
+                text: format!(
                     "the server closed the connection (was the session terminated or the server \
-                 restarted?): {error}"
-                ))
-            }
-            _ => DbFailure(error.to_string()),
+                     restarted?): {error}"
+                ),
+                transient: true,
+            },
+            sqlx::Error::PoolTimedOut => DbFailure {
+                text: error.to_string(),
+                transient: true,
+            },
+            _ => DbFailure {
+                text: error.to_string(),
+                transient: false,
+            },
         };
     };
     let code = db.code();
@@ -128,7 +167,10 @@ pub fn redacted(error: sqlx::Error) -> DbFailure {
         text.push_str(&format!(", at {place}"));
     }
     text.push(')');
-    DbFailure(text)
+    DbFailure {
+        text,
+        transient: transient_code(code),
+    }
 }
 
 /// Keeps `COPY t, line 5, column c` of a COPY context line and drops the value after it.
