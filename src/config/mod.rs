@@ -32,6 +32,42 @@ pub struct Config {
     pub targets: BTreeMap<String, TargetConfig>,
     /// How values are masked.
     pub masking: MaskingConfig,
+    /// How `lethe daemon` listens and behaves.
+    pub daemon: DaemonConfig,
+    /// Where the run history is kept.
+    pub audit: AuditConfig,
+}
+
+/// `[daemon]`: the long-running scheduler and its HTTP API.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Where the HTTP API listens (default `127.0.0.1:7070`).
+    pub listen: String,
+    /// `development` (human logs, debug detail) or `production` (JSON logs at info, and
+    /// the API refuses to start without tokens).
+    pub mode: Mode,
+    /// Tries of a run that fails for a transient reason (dropped connection,
+    /// serialization failure), the first included (default 3).
+    pub attempts: u32,
+    /// Wait before the first retry, doubled for each next one (default 30 s).
+    pub retry_backoff: std::time::Duration,
+}
+
+/// How the daemon presents itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Verbose, human-readable logs.
+    Development,
+    /// JSON logs at info; an API without auth is refused.
+    Production,
+}
+
+/// `[audit]`: the run history.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `sqlite://<file>` (default: `lethe-audit.sqlite` beside lethe.toml) or a
+    /// `postgres://` URL; may hold a password.
+    pub url: SecretString,
 }
 
 /// The production database.
@@ -98,6 +134,25 @@ struct RawConfig {
     #[serde(default)]
     targets: BTreeMap<String, Spanned<RawTarget>>,
     masking: RawMasking,
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    listen: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    attempts: Option<Spanned<i64>>,
+    retry_backoff_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +297,8 @@ impl Config {
             );
         }
         let key = secret(&raw.masking.key, "masking key");
+        let audit_url = raw.audit.url.as_ref().map(|url| secret(url, "audit url"));
+        let daemon = daemon_config(&raw.daemon, file, text, &mut target_errors);
         errors.extend(target_errors);
 
         if !errors.is_empty() {
@@ -270,11 +327,21 @@ impl Config {
             None => base.join("masking-rules"),
         };
 
+        let audit = AuditConfig {
+            url: audit_url.unwrap_or_else(|| {
+                SecretString::from(format!(
+                    "sqlite://{}",
+                    base.join("lethe-audit.sqlite").display()
+                ))
+            }),
+        };
         Ok(Self {
             file: file.to_path_buf(),
             source,
             targets,
             masking: MaskingConfig { key, rules_dir },
+            daemon,
+            audit,
         })
     }
 
@@ -294,6 +361,51 @@ impl Config {
                 ),
             )
         })
+    }
+}
+
+/// Reads `[daemon]`, recording what is wrong in `errors` and using defaults meanwhile.
+fn daemon_config(
+    raw: &RawDaemon,
+    file: &Path,
+    text: &str,
+    errors: &mut Vec<ConfigError>,
+) -> DaemonConfig {
+    let at = |span: std::ops::Range<usize>| Location::from_span(file, text, &span);
+    let mode = match raw.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("development", _)) => Mode::Development,
+        Some(("production", _)) => Mode::Production,
+        Some((_, span)) => {
+            errors.push(ConfigError::at(
+                at(span),
+                "daemon mode is `development` or `production`",
+            ));
+            Mode::Development
+        }
+    };
+    let mut positive = |value: &Option<Spanned<i64>>, what: &str, default: u32| match value {
+        None => default,
+        Some(n) => match u32::try_from(*n.get_ref()) {
+            Ok(v) if v > 0 => v,
+            _ => {
+                errors.push(ConfigError::at(
+                    at(n.span()),
+                    format!("daemon {what} must be a positive whole number"),
+                ));
+                default
+            }
+        },
+    };
+    let attempts = positive(&raw.attempts, "attempts", 3);
+    let backoff = positive(&raw.retry_backoff_secs, "retry_backoff_secs", 30);
+    DaemonConfig {
+        listen: raw
+            .listen
+            .as_ref()
+            .map_or_else(|| "127.0.0.1:7070".to_owned(), |l| l.get_ref().clone()),
+        mode,
+        attempts,
+        retry_backoff: std::time::Duration::from_secs(u64::from(backoff)),
     }
 }
 
@@ -443,5 +555,39 @@ key = "${KEY}"
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("0123456789abcdef"), "{debug}");
+    }
+
+    #[test]
+    fn daemon_and_audit_have_defaults_and_checked_values() {
+        let config = Config::parse(Path::new("conf/lethe.toml"), GOOD, env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.daemon.listen, "127.0.0.1:7070");
+        assert_eq!(config.daemon.mode, Mode::Development);
+        assert_eq!(config.daemon.attempts, 3);
+        assert_eq!(
+            config.audit.url.expose_secret(),
+            "sqlite://conf/lethe-audit.sqlite"
+        );
+        let text = format!(
+            "{GOOD}\n[daemon]\nlisten = \"0.0.0.0:9000\"\nmode = \"production\"\nattempts = 5\n\n[audit]\nurl = \"${{PROD}}\"\n"
+        );
+        let config =
+            Config::parse(Path::new("lethe.toml"), &text, env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.daemon.mode, Mode::Production);
+        assert_eq!(config.daemon.attempts, 5);
+        assert_eq!(
+            config.audit.url.expose_secret(),
+            "postgres://u:hunter2@prod/db"
+        );
+        let text = format!("{GOOD}\n[daemon]\nmode = \"prod\"\nattempts = 0\n");
+        let err = parse_error(Path::new("lethe.toml"), &text);
+        assert!(
+            err.contains("lethe.toml:12:8: daemon mode is `development` or `production`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("lethe.toml:13:12: daemon attempts must be a positive whole number"),
+            "{err}"
+        );
     }
 }
