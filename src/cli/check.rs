@@ -37,7 +37,7 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Err
     // Profiles share most rules: a problem of the default rules shows once, unsuffixed.
     let mut in_default = BTreeSet::new();
     for (profile, rules) in &loaded {
-        let found = pipeline::plan_rules(config, rules, false).await?.problems;
+        let found = pipeline::plan_only(config, rules).await?.problems;
         let raw = found
             .bad_rules
             .into_iter()

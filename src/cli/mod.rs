@@ -2,6 +2,7 @@
 //! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target); 4 leak found.
 
 mod check;
+mod demo;
 mod plan;
 mod refresh;
 mod rollback;
@@ -40,6 +41,9 @@ enum Command {
     /// Validate lethe.toml, schedules/ and the masking rules of every profile against the source
     /// schema, moving no data. Exits 2 on any problem, each with file:line:column.
     Check(check::Args),
+    /// Show lethe's whole job with nothing to install: a production SQLite database full
+    /// of (synthetic) personal data, refreshed into a masked dev copy, before and after.
+    Demo(demo::Args),
     /// Show what a refresh would do: tables, each column's rule, unmapped columns. Writes nothing.
     Plan(plan::Args),
     /// Refresh a target now: snapshot, mask, load into a shadow, swap.
@@ -68,15 +72,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let config_file = cli.config;
+    let load = || Config::load(&config_file).map_err(pipeline::Error::from);
     let outcome = runtime.block_on(async {
-        let config = Config::load(&cli.config).map_err(pipeline::Error::from)?;
         match cli.command {
-            Command::Check(args) => check::run(&config, args).await,
-            Command::Plan(args) => plan::run(&config, args).await,
-            Command::Refresh(args) => refresh::run(&config, args).await,
-            Command::Rollback(args) => rollback::run(&config, args).await,
-            Command::Verify(args) => verify::run(&config, args).await,
-            Command::Scan(args) => scan::run(&config, args).await,
+            // The demo writes its own config.
+            Command::Demo(args) => demo::run(args).await,
+            Command::Check(args) => check::run(&load()?, args).await,
+            Command::Plan(args) => plan::run(&load()?, args).await,
+            Command::Refresh(args) => refresh::run(&load()?, args).await,
+            Command::Rollback(args) => rollback::run(&load()?, args).await,
+            Command::Verify(args) => verify::run(&load()?, args).await,
+            Command::Scan(args) => scan::run(&load()?, args).await,
         }
     });
     match outcome {

@@ -19,7 +19,8 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
         .target(&args.target)
         .map_err(lethe::config::ConfigErrors::from)?;
     let profile = target.profile.as_deref();
-    let planned = pipeline::plan(config, profile, false).await?;
+    let rules = lethe::rules::RuleSet::load(&config.masking.rules_dir, profile)?;
+    let planned = pipeline::plan_only(config, &rules).await?;
     println!(
         "plan for target `{}`, profile `{}` (source schemas: {})",
         args.target,

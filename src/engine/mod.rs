@@ -2,3 +2,4 @@
 //! shadow copy into a target that only a final swap makes live.
 
 pub mod postgres;
+pub mod sqlite;

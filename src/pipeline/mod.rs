@@ -6,11 +6,12 @@ pub mod plan;
 pub mod progress;
 pub mod refresh;
 pub mod rollback;
+pub mod sqlite_refresh;
 pub mod transform;
 
 pub use plan::{Plan, PlanProblems};
 pub use progress::{LiveProgress, ProgressSnapshot};
-pub use refresh::{RefreshOptions, RefreshSummary, TableMoved, plan, plan_rules, refresh};
+pub use refresh::{PlanOnly, RefreshOptions, RefreshSummary, TableMoved, plan, plan_only, refresh};
 pub use rollback::rollback;
 
 use crate::catalog::TableName;
@@ -93,6 +94,12 @@ pub enum Error {
     /// live copy is untouched.
     #[error("cancelled before the swap; the live copy is untouched")]
     Cancelled,
+    /// An SQLite file could not be read, built or swapped in.
+    #[error(transparent)]
+    Sqlite(#[from] crate::engine::sqlite::Error),
+    /// Another run holds the target (an SQLite file's lock).
+    #[error("target {0} is being refreshed by another lethe run")]
+    Busy(String),
 }
 
 impl Error {
@@ -114,6 +121,7 @@ impl Error {
             Error::Config(_) | Error::NoSuchSchema(_) => 2,
             Error::Unmapped(_) | Error::ExtensionInCopiedSchema(_) => 3,
             Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
+            Error::Sqlite(crate::engine::sqlite::Error::TargetIsSource(_)) => 3,
             Error::Leak(_) => 4,
             _ => 1,
         }

@@ -126,9 +126,39 @@ pub async fn plan(config: &Config, profile: Option<&str>, lock: bool) -> Result<
     plan_rules(config, &rules, lock).await
 }
 
+/// A plan to show or check, from any engine, with nothing held open.
+pub struct PlanOnly {
+    /// The plan.
+    pub plan: Plan,
+    /// What stands in the way of running it.
+    pub problems: super::PlanProblems,
+    /// The copied schemas (`main` for SQLite).
+    pub schemas: Vec<String>,
+}
+
+/// Matches the source's schema to `rules` for `lethe plan` and `lethe check`, on
+/// whichever engine the source is. Reads only.
+pub async fn plan_only(config: &Config, rules: &RuleSet) -> Result<PlanOnly, Error> {
+    if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
+        let (plan, problems) = super::sqlite_refresh::plan(config, rules).await?;
+        return Ok(PlanOnly {
+            plan,
+            problems,
+            schemas: vec![crate::engine::sqlite::catalog::SCHEMA.to_owned()],
+        });
+    }
+    let planned = plan_rules(config, rules, false).await?;
+    planned.snapshot.close().await?;
+    Ok(PlanOnly {
+        plan: planned.plan,
+        problems: planned.problems,
+        schemas: planned.schemas,
+    })
+}
+
 /// [`plan`] with rules already loaded: `lethe check` loads every profile's rules first,
 /// so that all their errors are reported together.
-pub async fn plan_rules(config: &Config, rules: &RuleSet, lock: bool) -> Result<Planned, Error> {
+async fn plan_rules(config: &Config, rules: &RuleSet, lock: bool) -> Result<Planned, Error> {
     let source = Endpoint::parse(&config.source.url, Side::Source)?;
     let mut session = SourceSession::connect(&source).await?;
     let all = catalog::user_schemas(session.conn()).await?;
@@ -181,6 +211,9 @@ pub async fn refresh(
 ) -> Result<RefreshSummary, Error> {
     let started = Instant::now();
     let target_config = config.target(target_name).map_err(ConfigErrors::from)?;
+    if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
+        return super::sqlite_refresh::refresh(config, target_name, target_config, options).await;
+    }
     let target = Target::new(Endpoint::parse(&target_config.url, Side::Target)?);
     // Read now: a hook that cannot be read stops the run before anything is touched.
     let hooks: Vec<(&HookFile, String)> = target_config

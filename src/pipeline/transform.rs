@@ -267,6 +267,82 @@ impl RowTransform {
         Ok(())
     }
 
+    /// Masks one row given as text values (`None` is NULL), for engines that read typed
+    /// values rather than COPY text. `out` gets the new value of every field, kept ones
+    /// as given, so such an engine can bind kept values natively and the rest as text.
+    /// Seeds and templates see the same text as on the COPY path, so every engine writes
+    /// the same stand-ins.
+    pub fn apply_values(
+        &self,
+        row: &[Option<&str>],
+        out: &mut Vec<Option<String>>,
+    ) -> Result<(), TransformError> {
+        self.check_count(row.len())?;
+        out.clear();
+        let mut scratch = Scratch::default();
+        for (i, action) in self.actions.iter().enumerate() {
+            let value = match (action, row[i]) {
+                (FieldAction::Keep, value) => value.map(str::to_owned),
+                (FieldAction::Null, _) | (_, None) | (FieldAction::Template { .. }, _) => None,
+                (FieldAction::Constant(encoded), Some(_)) => {
+                    scratch.raw.clear();
+                    copy_text::decode(encoded, &mut scratch.raw);
+                    Some(String::from_utf8_lossy(&scratch.raw).into_owned())
+                }
+                (
+                    FieldAction::Mask {
+                        masker,
+                        max_chars,
+                        seed,
+                    },
+                    Some(text),
+                ) => {
+                    let mut masked = String::new();
+                    if seed.is_empty() {
+                        masker.mask(text, &self.key, &mut masked);
+                    } else {
+                        scratch.seed.clear();
+                        for (n, &s) in seed.iter().enumerate() {
+                            if n > 0 {
+                                scratch.seed.push(0);
+                            }
+                            match row.get(s).copied().flatten() {
+                                Some(field) => copy_text::encode(field, &mut scratch.seed),
+                                None => scratch.seed.extend_from_slice(NULL),
+                            }
+                        }
+                        masker.mask_seeded(text, &scratch.seed, &self.key, &mut masked);
+                    }
+                    if let Some(max) = max_chars {
+                        truncate_chars(&mut masked, *max);
+                    }
+                    Some(masked)
+                }
+            };
+            out.push(value);
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            let FieldAction::Template { pieces, max_chars } = action else {
+                continue;
+            };
+            if row[i].is_none() {
+                continue;
+            }
+            let mut text = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Literal(literal) => text.push_str(literal),
+                    Piece::Field(j) => text.push_str(out[*j].as_deref().unwrap_or("")),
+                }
+            }
+            if let Some(max) = max_chars {
+                truncate_chars(&mut text, *max);
+            }
+            out[i] = Some(text);
+        }
+        Ok(())
+    }
+
     fn check_count(&self, found: usize) -> Result<(), TransformError> {
         if found == self.actions.len() {
             Ok(())
@@ -364,6 +440,61 @@ mod tests {
         }
         // Two rows with the same dates but different keys move apart (1 in 600 chance not).
         assert_ne!(placed[0], placed[1]);
+    }
+
+    #[test]
+    fn typed_rows_get_the_same_stand_ins_as_copy_text() {
+        let rules = "[people]\nkeep = [\"id\"]\nfirst = \"first_name\"\nlast = \"null\"\n\
+                     email = { mask = \"template\", template = \"{first}.{id}@example.org\" }\n\
+                     placed = { mask = \"date_shift\", days = 300 }\nshipped = { mask = \"constant\", value = \"a\\tb\" }\n";
+        let copy = people(rules, "7\tAda\tL\tx\t2024-03-01\tz\n");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("public.toml"), rules).unwrap();
+        let table = Table {
+            name: TableName::new("public", "people"),
+            columns: ["id", "first", "last", "email", "placed", "shipped"]
+                .iter()
+                .map(|c| column(c, *c == "id"))
+                .collect(),
+            estimated_rows: 0,
+            size_bytes: 0,
+            partition_of: None,
+            partitioned: false,
+        };
+        let (plan, _) = Plan::build(vec![table], &RuleSet::load(dir.path(), None).unwrap());
+        let transform = RowTransform::new(&plan.tables[0], Arc::new(MaskingKey::new(b"k")));
+        let mut out = Vec::new();
+        transform
+            .apply_values(
+                &[
+                    Some("7"),
+                    Some("Ada"),
+                    Some("L"),
+                    Some("x"),
+                    Some("2024-03-01"),
+                    None,
+                ],
+                &mut out,
+            )
+            .unwrap();
+        let mut encoded = Vec::new();
+        for (i, value) in out.iter().enumerate() {
+            if i > 0 {
+                encoded.push(DELIMITER);
+            }
+            match value {
+                Some(v) => copy_text::encode(v, &mut encoded),
+                None => encoded.extend_from_slice(NULL),
+            }
+        }
+        encoded.push(NEWLINE);
+        // Only the constant differs: NULL in, NULL out.
+        let copy_fields: Vec<&str> = copy.trim_end().split('\t').collect();
+        let typed = String::from_utf8(encoded).unwrap();
+        let typed_fields: Vec<&str> = typed.trim_end().split('\t').collect();
+        assert_eq!(copy_fields[..5], typed_fields[..5]);
+        assert_eq!(typed_fields[5], "\\N");
+        assert_eq!(copy_fields[5], "a\\tb");
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! `lethe demo`: lethe's whole job on one machine with nothing but the binary. It makes a
+//! production SQLite file full of (synthetic) personal data, writes a lethe.toml and
+//! masking rules for it, refreshes a dev file from it, and shows rows before and after.
+
+mod data;
+
+pub use data::Size;
+
+use std::path::{Path, PathBuf};
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::engine::sqlite;
+use crate::pipeline::{self, Error, RefreshOptions, RefreshSummary};
+use crate::rules::Rule;
+
+/// The demo's lethe.toml. The key is printed here on purpose: it guards synthetic data.
+const CONFIG: &str = r#"# lethe demo: production is prod.sqlite, dev is dev.sqlite (both beside this file).
+[source]
+url = "sqlite://prod.sqlite"
+
+[targets.dev]
+url = "sqlite://dev.sqlite"
+
+[masking]
+# A real deployment reads its key from the environment: key = "${LETHE_MASKING_KEY}".
+key = "demo-masking-key-only-for-synthetic-data"
+"#;
+
+/// The demo's rules: every column of every table, as lethe insists.
+const RULES: &str = r#"# Rules for the demo's schema `main`. Every column needs a rule.
+[customers]
+keep = ["id", "country", "created_at"]
+full_name = "full_name"
+email = "email"
+phone = "phone"
+date_of_birth = { mask = "date_shift", days = 365 }
+ssn = "national_id"
+street = "street"
+city = "city"
+postcode = "postcode"
+card_number = { mask = "credit_card", keep_last4 = true }
+iban = "iban"
+prefs = { mask = "json", paths = { "$.contact.email" = "email", "$.contact.phone" = "phone" } }
+
+[orders]
+keep = ["id", "customer_id", "status", "amount"]
+# Per customer: every order of one customer moves by the same days.
+placed_at = { mask = "date_shift", days = 30, by = ["customer_id"] }
+shipped_at = { mask = "date_shift", days = 30, by = ["customer_id"] }
+shipping = { mask = "json", paths = { "$.name" = "full_name", "$.street" = "street", "$.city" = "city", "$.postcode" = "postcode" } }
+
+[tickets]
+keep = ["id", "customer_id", "subject", "created_at"]
+body = "scrub"
+"#;
+
+/// What the demo did, for the closing lines.
+#[derive(Debug)]
+pub struct DemoReport {
+    /// The folder holding everything.
+    pub dir: PathBuf,
+    /// The refresh.
+    pub summary: RefreshSummary,
+    /// The leak check.
+    pub leaks: LeakCheck,
+}
+
+/// The demo's leak check: every masked value of dev compared with the real value of the
+/// same row in prod.
+#[derive(Debug, Default)]
+pub struct LeakCheck {
+    /// Masked columns compared.
+    pub columns: usize,
+    /// Values compared.
+    pub values: u64,
+    /// Values equal to the real one although their rule changes them.
+    pub leaked: u64,
+    /// Values equal to the real one because their rule leaves them (text with nothing to
+    /// scrub, JSON with none of the paths).
+    pub unchanged_by_rule: u64,
+}
+
+/// Writes the demo into `dir` (made if missing; its earlier demo files are replaced),
+/// refreshes dev from prod and returns what happened. Prints the before/after rows.
+pub async fn run(dir: &Path, size: Size, progress: bool) -> Result<DemoReport, Error> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| sqlite::Error::File { what, path, source }
+    };
+    std::fs::create_dir_all(dir.join("masking-rules")).map_err(io("cannot create", dir))?;
+    let config_path = dir.join("lethe.toml");
+    std::fs::write(&config_path, CONFIG).map_err(io("cannot write", &config_path))?;
+    let rules_path = dir.join("masking-rules").join("main.toml");
+    std::fs::write(&rules_path, RULES).map_err(io("cannot write", &rules_path))?;
+    let prod = dir.join("prod.sqlite");
+    sqlite::file::remove(&prod)?;
+    let mut conn = sqlite::open_for_writing(&prod).await?;
+    println!(
+        "1. made a production database {} with {} customers, {} orders and {} support tickets \
+         (synthetic, but shaped like the real thing)",
+        prod.display(),
+        size.customers,
+        size.orders,
+        size.tickets
+    );
+    data::create(&mut conn, size).await?;
+    sqlx::Connection::close(conn)
+        .await
+        .map_err(sqlite::Error::query("closing the demo database"))?;
+    println!(
+        "2. wrote {} and masking rules {}",
+        config_path.display(),
+        rules_path.display()
+    );
+
+    let config = Config::load(&config_path).map_err(Error::Config)?;
+    println!("3. refreshing dev from prod, every row through the rules:");
+    let summary = pipeline::refresh(&config, "dev", &RefreshOptions::new(1, progress)).await?;
+    println!(
+        "   refreshed dev: {} tables, {} rows in {:.1} s ({:.0} rows/s)",
+        summary.tables,
+        summary.rows,
+        summary.elapsed.as_secs_f64(),
+        summary.rows_per_sec()
+    );
+    let dev = dir.join("dev.sqlite");
+    let mut conn = sqlite::open_source(&dev).await?;
+    sqlx::query(sqlite::safe(format!(
+        "ATTACH DATABASE '{}' AS prod",
+        prod.display().to_string().replace('\'', "''")
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(sqlite::Error::query("opening prod beside dev"))?;
+    show(&mut conn).await?;
+    let leaks = leak_check(&config, &mut conn).await?;
+    Ok(DemoReport {
+        dir: dir.to_path_buf(),
+        summary,
+        leaks,
+    })
+}
+
+/// Prints a few rows of prod and dev side by side.
+async fn show(conn: &mut SqliteConnection) -> Result<(), Error> {
+    println!("\n4. before (prod) and after (dev), same rows:");
+    let pairs: &[(&str, &str, &str)] = &[
+        ("customers", "full_name", "id <= 3"),
+        ("customers", "email", "id <= 3"),
+        ("customers", "phone", "id <= 3"),
+        ("customers", "ssn", "id <= 3"),
+        ("customers", "card_number", "id <= 3"),
+        ("customers", "iban", "id <= 3"),
+        ("customers", "date_of_birth", "id <= 3"),
+        ("customers", "prefs", "id = 1"),
+        ("orders", "placed_at", "id <= 2"),
+        ("orders", "shipping", "id = 1"),
+        ("tickets", "body", "id IN (4, 5, 6)"),
+    ];
+    for (table, column, which) in pairs {
+        let sql = format!(
+            "SELECT p.{column} AS before, d.{column} AS after FROM prod.{table} p \
+             JOIN main.{table} d ON d.id = p.id WHERE p.{which} ORDER BY p.id"
+        );
+        let rows = sqlx::query(sqlite::safe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlite::Error::query(format!("reading {table}.{column}")))?;
+        for row in rows {
+            let before: Option<String> = row.try_get_unchecked("before").ok();
+            let after: Option<String> = row.try_get_unchecked("after").ok();
+            println!("   {table}.{column}");
+            println!("     prod: {}", before.unwrap_or_else(|| "NULL".into()));
+            println!("     dev:  {}", after.unwrap_or_else(|| "NULL".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Compares every masked value in dev with the real value of the same row in prod.
+async fn leak_check(config: &Config, conn: &mut SqliteConnection) -> Result<LeakCheck, Error> {
+    let rules = crate::rules::RuleSet::load(&config.masking.rules_dir, None)?;
+    let (plan, _) = crate::pipeline::sqlite_refresh::plan(config, &rules).await?;
+    let key = crate::mask::MaskingKey::new(
+        secrecy::ExposeSecret::expose_secret(&config.masking.key).as_bytes(),
+    );
+    let mut check = LeakCheck::default();
+    for table in &plan.tables {
+        for column in &table.columns {
+            let Rule::Mask(masker) = &column.rule else {
+                continue;
+            };
+            if masker.follows_row() {
+                // Drawn from the row, never equal by construction (a shift is never 0).
+                continue;
+            }
+            check.columns += 1;
+            let (t, c) = (
+                sqlite::ident(&table.table.name.name),
+                sqlite::ident(&column.column.name),
+            );
+            let compared: i64 = sqlx::query_scalar(sqlite::safe(format!(
+                "SELECT count(*) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
+                 WHERE p.{c} IS NOT NULL"
+            )))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sqlite::Error::query("comparing dev with prod"))?;
+            check.values += u64::try_from(compared).unwrap_or(0);
+            let equal: Vec<String> = sqlx::query_scalar(sqlite::safe(format!(
+                "SELECT CAST(p.{c} AS TEXT) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
+                 WHERE p.{c} = d.{c}"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlite::Error::query("comparing dev with prod"))?;
+            for value in equal {
+                let mut masked = String::new();
+                masker.mask(&value, &key, &mut masked);
+                if masked == value {
+                    check.unchanged_by_rule += 1;
+                } else {
+                    check.leaked += 1;
+                }
+            }
+        }
+    }
+    Ok(check)
+}
+
+/// Refuses a demo folder that holds something other than an earlier demo, so the demo
+/// never overwrites a real lethe.toml.
+pub fn check_folder(dir: &Path) -> Result<(), ConfigErrors> {
+    let config = dir.join("lethe.toml");
+    match std::fs::read_to_string(&config) {
+        Ok(text) if text != CONFIG => Err(ConfigError::in_file(
+            &config,
+            "this folder holds a lethe.toml that the demo did not write; pick another with --dir",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
