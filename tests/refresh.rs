@@ -412,8 +412,14 @@ async fn the_bench_dataset_refreshes_with_the_shipped_rules() {
     }
     // Names come from a list of common names, so a few may match by chance; a row keeping
     // its own value more than rarely would mean the masker is not applied.
-    for column in ["first_name", "last_name", "street", "postcode"] {
-        let sql = format!("SELECT c.id::text, c.{column} FROM customers c ORDER BY id");
+    for column in [
+        "first_name",
+        "last_name",
+        "street",
+        "postcode",
+        "date_of_birth",
+    ] {
+        let sql = format!("SELECT c.id::text, c.{column}::text FROM customers c ORDER BY id");
         let real = source.rows(&sql).await;
         let fake = dev.rows(&sql).await;
         let same = real.iter().zip(&fake).filter(|(a, b)| a == b).count();
@@ -422,11 +428,39 @@ async fn the_bench_dataset_refreshes_with_the_shipped_rules() {
             "customers.{column}: {same} rows unchanged"
         );
     }
+    // Free text is scrubbed, not dropped: every address left in it is a fake, and the
+    // preferences document's contact data is masked by path.
+    let notes = "SELECT count(*) FROM customers WHERE notes IS NOT NULL";
+    assert_eq!(dev.count(notes).await, source.count(notes).await);
+    assert!(
+        source
+            .count("SELECT count(*) FROM customers WHERE notes ~ '@'")
+            .await
+            > 0
+    );
     assert_eq!(
         dev.count(
-            "SELECT count(*) FROM customers WHERE notes IS NOT NULL OR date_of_birth IS NOT NULL"
+            "SELECT count(*) FROM customers WHERE notes ~ '@' AND notes !~ '\\.[0-9a-z]{13}@example\\.com'"
         )
         .await,
+        0
+    );
+    assert_eq!(
+        dev.count(
+            "SELECT count(*) FROM customers WHERE prefs->'contact'->>'email' NOT LIKE '%@example.com'"
+        )
+        .await,
+        0
+    );
+    assert!(
+        dev.count("SELECT count(*) FROM customers WHERE prefs->'contact'->>'email' = email")
+            .await
+            > 0
+    );
+    // The kept last four digits agree with the masked, still Luhn-valid, number.
+    assert_eq!(
+        dev.count("SELECT count(*) FROM payments WHERE right(card_number, 4) <> card_last4")
+            .await,
         0
     );
 }
