@@ -93,6 +93,15 @@ pub enum Error {
     /// live copy is untouched.
     #[error("cancelled before the swap; the live copy is untouched")]
     Cancelled,
+    /// The run history could not be read or written.
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// The run history could not be opened or written before a run: a run that cannot be
+    /// recorded does not start.
+    #[error(
+        "{0}; nothing was refreshed: every run is recorded before it starts (see [audit] in lethe.toml)"
+    )]
+    Unrecorded(crate::audit::AuditError),
 }
 
 impl Error {
