@@ -2,6 +2,7 @@
 //! staging, streaming every row through per-column masking rules, so that no
 //! real customer data ever leaves production.
 
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod demo;

@@ -6,6 +6,7 @@ mod demo;
 mod plan;
 mod refresh;
 mod rollback;
+mod runs;
 mod scan;
 mod verify;
 
@@ -56,6 +57,9 @@ enum Command {
     /// Find likely personal data in the source: a suggested rule for every column, from
     /// its name and a sample of its values. --write adds the proposals to the rules files.
     Scan(scan::Args),
+    /// The run history, newest first: who ran which refresh, how it ended, rows and MB.
+    /// --json prints every field, per-table figures included.
+    Runs(runs::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Rollback(args) => rollback::run(&load()?, args).await,
             Command::Verify(args) => verify::run(&load()?, args).await,
             Command::Scan(args) => scan::run(&load()?, args).await,
+            Command::Runs(args) => runs::run(&load()?, args).await,
         }
     });
     match outcome {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use sha2::Digest;
 use toml::Spanned;
 
 /// The shortest masking key accepted: shorter keys make pseudonyms guessable.
@@ -36,6 +37,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Where the run history is kept.
     pub audit: AuditConfig,
+    /// sha256 of the file's bytes as read, so the run history says which config a run used.
+    pub sha256: [u8; 32],
 }
 
 /// `[daemon]`: the long-running scheduler and its HTTP API.
@@ -342,6 +345,7 @@ impl Config {
             masking: MaskingConfig { key, rules_dir },
             daemon,
             audit,
+            sha256: sha2::Sha256::digest(text.as_bytes()).into(),
         })
     }
 

@@ -100,6 +100,15 @@ pub enum Error {
     /// Another run holds the target (an SQLite file's lock).
     #[error("target {0} is being refreshed by another lethe run")]
     Busy(String),
+    /// The run history could not be read or written.
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// The run history could not be opened or written before a run: a run that cannot be
+    /// recorded does not start.
+    #[error(
+        "{0}; nothing was refreshed: every run is recorded before it starts (see [audit] in lethe.toml)"
+    )]
+    Unrecorded(crate::audit::AuditError),
 }
 
 impl Error {
