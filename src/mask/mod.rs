@@ -31,6 +31,8 @@ mod partial;
 mod permute;
 mod phone;
 mod postcode;
+#[cfg(test)]
+mod properties;
 mod redact;
 mod regex;
 mod region;

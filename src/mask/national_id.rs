@@ -12,8 +12,8 @@
 //! unique columns.
 //!
 //! `format = "digits"` replaces every ASCII digit and keeps everything else (letters,
-//! separators), for any other identifier shape. Its digits go through a keyed
-//! format-preserving permutation (a Feistel network over the decimal digits), so
+//! separators), for any other identifier shape. Its digits go through the keyed
+//! format-preserving permutation of `permute` (a Feistel network over the digits), so
 //! distinct inputs always give distinct outputs and unique columns stay unique. Its
 //! outputs can be real identifiers of someone else; only `us_ssn` avoids that.
 
@@ -22,22 +22,17 @@ use std::sync::Arc;
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::permute::permute;
 use super::{Masker, MaskingKey, parse_options, require_text};
 use crate::catalog::Column;
 
 /// Digits in an SSN.
 const SSN_DIGITS: usize = 9;
 
-/// Feistel rounds; as many as FF3-1 uses on small decimal domains.
-const ROUNDS: u8 = 8;
-
 /// The most digits one permutation block takes; longer inputs are permuted block by
-/// block (each a bijection, so the whole stays one).
+/// block (each a bijection, so the whole stays one). Half a block, 32 digits, fits the
+/// permutation's round input.
 const BLOCK: usize = 64;
-
-/// Marks a Feistel round-function input, so it can never equal an SSN seed input
-/// (ASCII digits) in the same domain.
-const ROUND_MARK: u8 = 0xff;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,37 +165,11 @@ impl NationalId {
         out.extend(chars);
     }
 
-    /// Applies the keyed Feistel permutation to `digits` (values 0-9) in place.
-    ///
-    /// The digits are split into a left part of `n / 2` and a right part; each round
-    /// adds (digit by digit, mod 10) a keyed function of the right part to the left part
-    /// and swaps them, as FF1 does. Every round is invertible, so the whole is a
-    /// permutation of all digit strings of that length.
+    /// Applies the keyed format-preserving permutation to `digits` (values 0-9) in place,
+    /// the block's index as tweak so that equal blocks at other places differ.
     fn permute(&self, digits: &mut [u8], block_index: usize, key: &MaskingKey) {
-        let n = digits.len();
-        let mut state = [0u8; BLOCK];
-        let mut next = [0u8; BLOCK];
-        state[..n].copy_from_slice(digits);
-        // Round input: mark, block length, block index, round, right part.
-        let mut message = [0u8; 11 + BLOCK];
-        message[0] = ROUND_MARK;
-        // At most `BLOCK` (64).
-        message[1] = n as u8;
-        message[2..10].copy_from_slice(&(block_index as u64).to_le_bytes());
-        let mut left = n / 2;
-        for round in 0..ROUNDS {
-            let right = n - left;
-            message[10] = round;
-            message[11..11 + right].copy_from_slice(&state[left..n]);
-            let f = key.seed(&self.domain, &message[..11 + right]);
-            next[..right].copy_from_slice(&state[left..n]);
-            for i in 0..left {
-                next[right + i] = (state[i] + f[i] % 10) % 10;
-            }
-            state[..n].copy_from_slice(&next[..n]);
-            left = right;
-        }
-        digits.copy_from_slice(&state[..n]);
+        let tweak = (block_index as u64).to_le_bytes();
+        permute(key, &self.domain, &tweak, digits, |_| 10);
     }
 }
 
