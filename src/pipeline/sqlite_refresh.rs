@@ -198,6 +198,11 @@ async fn build(
             .fetch_all(&mut *source)
             .await
             .map_err(exec("reading AUTOINCREMENT counters"))?;
+        // The load itself moved them to the highest id copied; the source's may be higher.
+        sqlx::query("DELETE FROM sqlite_sequence")
+            .execute(&mut target)
+            .await
+            .map_err(exec("writing AUTOINCREMENT counters"))?;
         for (name, seq) in counters {
             sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)")
                 .bind(name)
