@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod mask;
 pub mod pipeline;
