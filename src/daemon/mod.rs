@@ -611,6 +611,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_schedule_that_missed_a_fire_runs_once_at_start_and_then_on_time() {
+        let (_dir, config) = config("[daemon]\nattempts = 1\n");
+        let history = Arc::new(MemoryHistory::default());
+        let shared = Shared::new(
+            config,
+            DaemonOptions {
+                jobs: 1,
+                history: Arc::clone(&history) as Arc<dyn History>,
+                tokens: Tokens::default(),
+            },
+        );
+        let schedule = |name: &str, catch_up: bool| {
+            Arc::new(Schedule {
+                name: name.to_owned(),
+                cron: "0 0 * * *".to_owned(),
+                times: crate::schedule::FireTimes::parse("0 0 * * *", chrono_tz::UTC).unwrap(),
+                targets: vec!["dev".to_owned()],
+                profile: None,
+                catch_up,
+                location: crate::config::Location::from_offset(
+                    std::path::Path::new("schedules/x.toml"),
+                    "",
+                    0,
+                ),
+            })
+        };
+        // Both schedules last ran two days ago: midnight has passed since.
+        for name in ["nightly", "no-catch-up"] {
+            let mut earlier = shared.runs.skipped(
+                RunRequest {
+                    schedule: Some(name.to_owned()),
+                    ..request(None)
+                },
+                "seeded".into(),
+            );
+            earlier.queued_at -= chrono::Duration::days(2);
+            history.started(&earlier).await.unwrap();
+        }
+        let loops = [
+            tokio::spawn(scheduler::run(
+                Arc::clone(&shared),
+                schedule("nightly", true),
+            )),
+            tokio::spawn(scheduler::run(
+                Arc::clone(&shared),
+                schedule("no-catch-up", false),
+            )),
+        ];
+        let mut caught_up = Vec::new();
+        for _ in 0..200 {
+            caught_up = shared
+                .runs
+                .list(None, 100)
+                .into_iter()
+                .filter(|r| r.request.trigger.starts_with("catch-up:"))
+                .collect();
+            if caught_up.iter().any(|r| r.status.is_final()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(caught_up.len(), 1, "{caught_up:?}");
+        assert_eq!(caught_up[0].request.trigger, "catch-up:nightly");
+        assert_eq!(
+            caught_up[0].status,
+            RunStatus::Failed,
+            "the source is unreachable"
+        );
+        shared.shutdown.cancel();
+        for schedule_loop in loops {
+            tokio::time::timeout(Duration::from_secs(5), schedule_loop)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
     async fn an_api_without_tokens_stays_on_loopback_and_out_of_production() {
         let (_dir, local) = config("[daemon]\nlisten = \"127.0.0.1:7070\"\n");
         assert!(listen_addresses(&local, &Tokens::default()).await.is_ok());
