@@ -2,6 +2,7 @@
 //! running; 2 bad usage or config; 3 refused (unmapped column, unsafe target); 4 leak found.
 
 mod check;
+mod daemon;
 mod demo;
 mod plan;
 mod refresh;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lethe::config::Config;
+use lethe::config::{Config, Mode};
 use lethe::pipeline;
 use tracing_subscriber::EnvFilter;
 
@@ -60,12 +61,19 @@ enum Command {
     /// The run history, newest first: who ran which refresh, how it ended, rows and MB.
     /// --json prints every field, per-table figures included.
     Runs(runs::Args),
+    /// Refresh targets on their schedules (schedules/*.toml) and on request over an HTTP
+    /// API, until SIGTERM. --check validates the schedules and shows their next fire times.
+    Daemon(daemon::Args),
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let config = Config::load(&cli.config);
+    init_logging(match &cli.command {
+        Command::Daemon(args) => daemon::log_mode(args, config.as_ref().ok()),
+        _ => None,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,19 +84,25 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config_file = cli.config;
-    let load = || Config::load(&config_file).map_err(pipeline::Error::from);
     let outcome = runtime.block_on(async {
+        // A refresh through a daemon needs no config of its own.
+        if let Command::Refresh(args) = &cli.command
+            && args.via.is_some()
+        {
+            return refresh::via(args).await;
+        }
+        let config = config.map_err(pipeline::Error::from);
         match cli.command {
             // The demo writes its own config.
             Command::Demo(args) => demo::run(args).await,
-            Command::Check(args) => check::run(&load()?, args).await,
-            Command::Plan(args) => plan::run(&load()?, args).await,
-            Command::Refresh(args) => refresh::run(&load()?, args).await,
-            Command::Rollback(args) => rollback::run(&load()?, args).await,
-            Command::Verify(args) => verify::run(&load()?, args).await,
-            Command::Scan(args) => scan::run(&load()?, args).await,
-            Command::Runs(args) => runs::run(&load()?, args).await,
+            Command::Check(args) => check::run(&config?, args).await,
+            Command::Plan(args) => plan::run(&config?, args).await,
+            Command::Refresh(args) => refresh::run(&config?, args).await,
+            Command::Rollback(args) => rollback::run(&config?, args).await,
+            Command::Verify(args) => verify::run(&config?, args).await,
+            Command::Scan(args) => scan::run(&config?, args).await,
+            Command::Runs(args) => runs::run(&config?, args).await,
+            Command::Daemon(args) => daemon::run(config?, args).await,
         }
     });
     match outcome {
@@ -125,13 +139,21 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-fn init_logging() {
-    let filter =
-        EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new("lethe=info,warn"));
-    tracing_subscriber::fmt()
+/// Human lines on stderr; a daemon in production writes JSON lines at info, one in
+/// development adds lethe's debug detail. `LETHE_LOG` overrides the levels.
+fn init_logging(daemon: Option<Mode>) {
+    let default = match daemon {
+        Some(Mode::Development) => "lethe=debug,warn",
+        _ => "lethe=info,warn",
+    };
+    let filter = EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if daemon == Some(Mode::Production) {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }

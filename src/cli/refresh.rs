@@ -1,12 +1,20 @@
 //! `lethe refresh <target>`: refresh now, with progress and a summary, recorded in the run
-//! history.
+//! history; with `--via`, ask a running daemon to do it and follow the run.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use lethe::audit::{AuditLog, RunEnd, RunStart, Trigger};
 use lethe::config::Config;
+use lethe::daemon::client::{Client, ClientError, TOKEN_VAR};
+use lethe::daemon::{ProgressView, RunStatus};
 use lethe::pipeline::{self, RefreshOptions};
+
+/// How often `--via` asks the daemon how the run goes.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Failed polls in a row (daemon restarting, network blip) before giving up.
+const POLL_FAILURES: u32 = 5;
 
 /// Arguments of `lethe refresh`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +32,10 @@ pub struct Args {
     /// Never draw progress lines, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Ask the daemon at this URL (http://host:port) to run the refresh, and follow it;
+    /// the API token is read from LETHE_API_TOKEN. Needs no lethe.toml.
+    #[arg(long, value_name = "URL", conflicts_with = "jobs")]
+    pub via: Option<String>,
 }
 
 /// Records the run's start, runs the refresh, records how it ended and prints its summary.
@@ -69,4 +81,74 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
         summary.mb_per_sec(),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--via`: triggers the run on the daemon, prints its id, then its progress until it
+/// ends. Exits 0 when it succeeded, 1 when it failed, was cancelled or skipped, 2 when
+/// the URL, token or target is wrong.
+pub async fn via(args: &Args) -> Result<ExitCode, pipeline::Error> {
+    let url = args.via.as_deref().unwrap_or_default();
+    let token = std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
+    let followed = async {
+        let client = Client::new(url, token)?;
+        let id = client.trigger(&args.target).await?;
+        println!("run {id} started on {url} for target {}", args.target);
+        let mut shown: Option<(RunStatus, ProgressView)> = None;
+        let mut failures = 0;
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            let run = match client.run(&id).await {
+                Ok(run) => run,
+                Err(ClientError::Unreachable(error)) if failures + 1 < POLL_FAILURES => {
+                    failures += 1;
+                    eprintln!("warning: {error}; asking again");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            failures = 0;
+            let now = (run.status, run.progress.clone());
+            if !args.no_progress && shown.as_ref() != Some(&now) {
+                let p = &run.progress;
+                eprintln!(
+                    "{} (try {}): {}, {}/{} tables, {} rows, {:.1} MB",
+                    run.status.as_str(),
+                    run.attempt,
+                    p.phase,
+                    p.tables_done,
+                    p.tables_total,
+                    p.rows,
+                    p.bytes as f64 / 1e6
+                );
+                shown = Some(now);
+            }
+            if run.status.is_final() {
+                return Ok((id, run));
+            }
+        }
+    };
+    match followed.await {
+        Ok((id, run)) if run.status == RunStatus::Succeeded => {
+            println!(
+                "refreshed {} (run {id}): {} tables, {} rows, {:.1} MB",
+                run.target,
+                run.progress.tables_total,
+                run.progress.rows,
+                run.progress.bytes as f64 / 1e6
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok((id, run)) => {
+            eprintln!(
+                "error: run {id} {}: {}",
+                run.status.as_str(),
+                run.error.as_deref().unwrap_or("no reason given")
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(error.exit_code()))
+        }
+    }
 }

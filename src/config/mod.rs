@@ -23,7 +23,7 @@ const MIN_KEY_BYTES: usize = 16;
 const MAX_KEEP_PREVIOUS: i64 = 1;
 
 /// A loaded, interpolated and checked `lethe.toml`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from; relative paths in it are relative to its folder.
     pub file: PathBuf,
@@ -74,7 +74,7 @@ pub struct AuditConfig {
 }
 
 /// The production database.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceConfig {
     /// Connection URL; may hold a password.
     pub url: SecretString,
@@ -83,7 +83,7 @@ pub struct SourceConfig {
 }
 
 /// One dev or staging database.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TargetConfig {
     /// Connection URL; may hold a password.
     pub url: SecretString,
@@ -122,7 +122,7 @@ impl HookFile {
 }
 
 /// The masking key and where the rules are.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MaskingConfig {
     /// The HMAC key behind every pseudonym.
     pub key: SecretString,
