@@ -158,7 +158,7 @@ fn iin_len(d: &[u8]) -> usize {
 }
 
 /// The Luhn sum of `digits` (rightmost is the check digit, every second from it doubled).
-fn luhn_sum(digits: &[u8]) -> u32 {
+pub(crate) fn luhn_sum(digits: &[u8]) -> u32 {
     digits
         .iter()
         .rev()

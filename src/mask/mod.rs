@@ -45,6 +45,7 @@ mod username;
 mod uuid;
 mod work;
 
+pub(crate) use credit_card::luhn_sum;
 pub use keyed::MaskingKey;
 
 use std::fmt;
@@ -172,6 +173,18 @@ fn require_text(column: &Column) -> Result<(), String> {
             "produces text, but the column is {}",
             column.type_name
         )),
+    }
+}
+
+/// Refuses a column narrower than the longest value a masker can write, naming the
+/// option that makes its values shorter.
+fn require_fit(column: &Column, max_length: usize) -> Result<(), String> {
+    match column.max_chars {
+        Some(max) if max < max_length => Err(format!(
+            "the column holds at most {max} characters, but values can be {max_length} long; \
+             set `max_length` to at most {max}"
+        )),
+        _ => Ok(()),
     }
 }
 

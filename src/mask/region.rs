@@ -17,7 +17,7 @@ use fake::locales::{Data, EN};
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::{Masker, MaskingKey, parse_options, refuse_unique, require_text};
+use super::{Masker, MaskingKey, parse_options, refuse_unique, require_fit, require_text};
 use crate::catalog::Column;
 
 #[derive(Deserialize)]
@@ -119,15 +119,7 @@ pub(super) fn build_country(
 impl Masker for Pick {
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
-        if let Some(max) = column.max_chars
-            && max < self.max_length
-        {
-            return Err(format!(
-                "the column holds at most {max} characters, but values can be {} long; \
-                 set `max_length` to at most {max}",
-                self.max_length
-            ));
-        }
+        require_fit(column, self.max_length)?;
         refuse_unique(column)
     }
 

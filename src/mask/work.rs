@@ -19,7 +19,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use super::{Masker, MaskingKey, parse_options, refuse_unique, require_text};
+use super::{Masker, MaskingKey, parse_options, refuse_unique, require_fit, require_text};
 use crate::catalog::Column;
 
 /// Draws before a value that is still too long is cut.
@@ -133,15 +133,7 @@ pub(super) fn build_job_title(
 impl Masker for Work {
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
-        if let Some(max) = column.max_chars
-            && max < self.max_length
-        {
-            return Err(format!(
-                "the column holds at most {max} characters, but values can be {} long; \
-                 set `max_length` to at most {max}",
-                self.max_length
-            ));
-        }
+        require_fit(column, self.max_length)?;
         refuse_unique(column)
     }
 

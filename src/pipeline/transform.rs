@@ -383,9 +383,9 @@ mod tests {
         }
     }
 
-    /// Masks rows of `people(id, first, last, email, placed, shipped)` under `rules`.
-    fn people(rules: &str, rows: &str) -> String {
-        let table = Table {
+    /// `people(id, first, last, email, placed, shipped)`, keyed by `id`.
+    fn people_table() -> Table {
+        Table {
             name: TableName::new("public", "people"),
             columns: ["id", "first", "last", "email", "placed", "shipped"]
                 .iter()
@@ -395,7 +395,12 @@ mod tests {
             size_bytes: 0,
             partition_of: None,
             partitioned: false,
-        };
+        }
+    }
+
+    /// Masks rows of `people(id, first, last, email, placed, shipped)` under `rules`.
+    fn people(rules: &str, rows: &str) -> String {
+        let table = people_table();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("public.toml"), rules).unwrap();
         let rules = RuleSet::load(dir.path(), None).unwrap();
@@ -450,17 +455,7 @@ mod tests {
         let copy = people(rules, "7\tAda\tL\tx\t2024-03-01\tz\n");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("public.toml"), rules).unwrap();
-        let table = Table {
-            name: TableName::new("public", "people"),
-            columns: ["id", "first", "last", "email", "placed", "shipped"]
-                .iter()
-                .map(|c| column(c, *c == "id"))
-                .collect(),
-            estimated_rows: 0,
-            size_bytes: 0,
-            partition_of: None,
-            partitioned: false,
-        };
+        let table = people_table();
         let (plan, _) = Plan::build(vec![table], &RuleSet::load(dir.path(), None).unwrap());
         let transform = RowTransform::new(&plan.tables[0], Arc::new(MaskingKey::new(b"k")));
         let mut out = Vec::new();

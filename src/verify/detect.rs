@@ -136,21 +136,7 @@ pub fn luhn_card(digits: &[u8]) -> bool {
     if !(13..=19).contains(&digits.len()) || digits.iter().all(|&d| d == digits[0]) {
         return false;
     }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            let d = u32::from(d);
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+    crate::mask::luhn_sum(digits).is_multiple_of(10)
 }
 
 /// A value as a report may show it: at most its first two characters, then its length
