@@ -340,6 +340,56 @@ async fn mysql_refresh_fails_closed_and_never_writes_the_source() {
         "0"
     );
 
+    // Keys masked in different domains break the foreign key: the shadow is checked,
+    // dropped, and the live copy stays.
+    source.exec("ALTER TABLE users DROP COLUMN ssn").await;
+    std::fs::write(
+        dir.path()
+            .join("masking-rules")
+            .join(format!("{}.toml", source.name)),
+        RULES.replace(
+            "user_email = { mask = \"email\", domain = \"customer_email\" }",
+            "user_email = { mask = \"email\", domain = \"other\" }",
+        ),
+    )
+    .unwrap();
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 1);
+    assert!(
+        format!("{out}{err}").contains("break foreign key orders_user"),
+        "{out}{err}"
+    );
+    assert_eq!(dev.rows("SELECT * FROM users ORDER BY id").await, before);
+    assert_eq!(
+        dev.one(&format!(
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}_lethe_shadow'",
+            dev.name
+        ))
+        .await,
+        "0"
+    );
+    std::fs::write(
+        dir.path()
+            .join("masking-rules")
+            .join(format!("{}.toml", source.name)),
+        RULES,
+    )
+    .unwrap();
+
+    // Another run holds the target's lock: this one does not start.
+    let mut holder = connect().await;
+    let lock = format!("SELECT GET_LOCK('lethe:{}', 10)", dev.name);
+    sqlx::raw_sql(AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 1);
+    assert!(
+        format!("{out}{err}").contains("being refreshed by another lethe run"),
+        "{out}{err}"
+    );
+    drop(holder);
+    expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 0);
+
     // The source as a target: refused before anything is written.
     let (out, err) = expect_exit(&lethe(&dir, &["refresh", "prod", "--no-progress"]), 3);
     assert!(
