@@ -2,6 +2,7 @@
 //! post-data, swap.
 
 pub mod copy;
+pub mod mysql_refresh;
 pub mod plan;
 pub mod progress;
 pub mod refresh;
@@ -97,7 +98,10 @@ pub enum Error {
     /// An SQLite file could not be read, built or swapped in.
     #[error(transparent)]
     Sqlite(#[from] crate::engine::sqlite::Error),
-    /// Another run holds the target (an SQLite file's lock).
+    /// A MySQL/MariaDB database could not be read, built or swapped in.
+    #[error(transparent)]
+    Mysql(#[from] crate::engine::mysql::Error),
+    /// Another run holds the target (an SQLite file's lock, a MySQL named lock).
     #[error("target {0} is being refreshed by another lethe run")]
     Busy(String),
     /// The run history could not be read or written.
@@ -131,6 +135,8 @@ impl Error {
             Error::Unmapped(_) | Error::ExtensionInCopiedSchema(_) => 3,
             Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
             Error::Sqlite(crate::engine::sqlite::Error::TargetIsSource(_)) => 3,
+            Error::Mysql(crate::engine::mysql::Error::TargetIsSource(_)) => 3,
+            Error::Mysql(crate::engine::mysql::Error::Url { .. }) => 2,
             Error::Leak(_) => 4,
             _ => 1,
         }

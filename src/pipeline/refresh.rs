@@ -139,6 +139,15 @@ pub struct PlanOnly {
 /// Matches the source's schema to `rules` for `lethe plan` and `lethe check`, on
 /// whichever engine the source is. Reads only.
 pub async fn plan_only(config: &Config, rules: &RuleSet) -> Result<PlanOnly, Error> {
+    if crate::engine::mysql::is_mysql_url(&config.source.url) {
+        let (plan, problems) = super::mysql_refresh::plan(config, rules).await?;
+        let database = crate::engine::mysql::Endpoint::parse(&config.source.url, "source")?;
+        return Ok(PlanOnly {
+            plan,
+            problems,
+            schemas: vec![database.database],
+        });
+    }
     if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
         let (plan, problems) = super::sqlite_refresh::plan(config, rules).await?;
         return Ok(PlanOnly {
@@ -211,6 +220,9 @@ pub async fn refresh(
 ) -> Result<RefreshSummary, Error> {
     let started = Instant::now();
     let target_config = config.target(target_name).map_err(ConfigErrors::from)?;
+    if crate::engine::mysql::is_mysql_url(&config.source.url) {
+        return super::mysql_refresh::refresh(config, target_name, target_config, options).await;
+    }
     if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
         return super::sqlite_refresh::refresh(config, target_name, target_config, options).await;
     }

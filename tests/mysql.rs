@@ -1,0 +1,407 @@
+//! MySQL/MariaDB -> MySQL/MariaDB refreshes on a real server (`MYSQL_URL`, default the
+//! local one): masked, exact for kept values, foreign keys kept, fail closed, never the
+//! source, swapped in with the previous copy kept.
+
+mod common;
+
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::expect_exit;
+use futures_util::TryStreamExt;
+use sqlx::mysql::MySqlRow;
+use sqlx::{AssertSqlSafe, Connection, MySqlConnection, Row, ValueRef};
+
+/// The server tests create and drop databases on.
+fn server_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+async fn connect() -> MySqlConnection {
+    MySqlConnection::connect(&server_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach MySQL/MariaDB at MYSQL_URL (or mysql://root@127.0.0.1:3306): {e}\n\
+             start it (Debian: service mariadb start, or mysqld_safe &), or point MYSQL_URL at a \
+             server where this user may create and drop databases"
+            )
+        })
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database for one test, dropped (with lethe's work databases) afterwards.
+struct MyDb {
+    name: String,
+}
+
+impl MyDb {
+    async fn create(tag: &str) -> Self {
+        let name = format!(
+            "lethe_t_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", server_url().trim_end_matches('/'), self.name)
+    }
+
+    /// Runs statements (several allowed) with this database selected.
+    async fn exec(&self, sql: &str) {
+        let mut conn = connect().await;
+        let sql = format!(
+            "CREATE DATABASE IF NOT EXISTS `{0}` CHARACTER SET utf8mb4; USE `{0}`; {sql}",
+            self.name
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("SQL failed on {}: {e}\n{sql}", self.name));
+    }
+
+    /// The rows of a query, every field as text (NULL as `None`).
+    async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut conn = connect().await;
+        let full = format!("USE `{}`; {sql}", self.name);
+        let rows: Vec<MySqlRow> = sqlx::raw_sql(AssertSqlSafe(full))
+            .fetch(&mut conn)
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("query failed on {}: {e}\n{sql}", self.name));
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| {
+                        if r.try_get_raw(i).unwrap().is_null() {
+                            None
+                        } else {
+                            let b: &[u8] = r.try_get_unchecked(i).unwrap();
+                            Some(String::from_utf8_lossy(b).into_owned())
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn one(&self, sql: &str) -> String {
+        self.rows(sql).await[0][0].clone().unwrap_or_default()
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let url = server_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = MySqlConnection::connect(&url).await.ok()?;
+                for db in [
+                    name.clone(),
+                    format!("{name}_lethe_shadow"),
+                    format!("{name}_lethe_prev"),
+                ] {
+                    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{db}`")))
+                        .execute(&mut conn)
+                        .await
+                        .ok()?;
+                }
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+/// A folder with lethe.toml (source -> targets `dev` and `prod`, the latter the source
+/// itself) and the rules of the source database.
+fn workspace(source: &MyDb, dev: &MyDb, rules: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lethe.toml"),
+        format!(
+            "[source]\nurl = \"{}\"\n\n[targets.dev]\nurl = \"{}\"\n\n[targets.prod]\nurl = \"{}\"\nkeep_previous = 1\n\n[masking]\nkey = \"{}\"\n",
+            source.url(),
+            dev.url(),
+            source.url(),
+            common::KEY
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("masking-rules")).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("masking-rules")
+            .join(format!("{}.toml", source.name)),
+        rules,
+    )
+    .unwrap();
+    dir
+}
+
+fn lethe(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .arg("--config")
+        .arg(dir.path().join("lethe.toml"))
+        .args(args)
+        .env("LETHE_LOG", "lethe=info")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lethe: {e}"))
+}
+
+const SCHEMA: &str = "
+CREATE TABLE users (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  email VARCHAR(120) NOT NULL UNIQUE,
+  full_name VARCHAR(100),
+  phone VARCHAR(40),
+  password_hash VARCHAR(100),
+  balance DECIMAL(14,4),
+  seen DATETIME(6),
+  prefs JSON,
+  avatar BLOB,
+  notes TEXT,
+  nick VARCHAR(20),
+  score DOUBLE,
+  name_upper VARCHAR(100) AS (UPPER(full_name)) VIRTUAL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE orders (
+  id BIGINT AUTO_INCREMENT PRIMARY KEY,
+  user_email VARCHAR(120),
+  amount DECIMAL(10,2) NOT NULL,
+  CONSTRAINT orders_user FOREIGN KEY (user_email) REFERENCES users (email)
+) ENGINE=InnoDB;
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40));
+CREATE VIEW big_orders AS SELECT o.id, u.full_name FROM orders o JOIN users u ON u.email = o.user_email WHERE o.amount > 50;
+CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (what) VALUES (CONCAT('order ', NEW.id));
+INSERT INTO users (email, full_name, phone, password_hash, balance, seen, prefs, avatar, notes, nick, score) VALUES
+  ('alice@corp.example', 'Alice Real', '+49 30 1234567', 'secret-hash-1', 12345678.1234, '2024-02-29 13:14:15.123456', '{\"a\": [1, 2.50, \"x\"], \"b\": null}', X'00FF10FE', 'emoji 😀\\ttab\\nnewline back\\\\slash', '', 1.5),
+  ('bob@corp.example', 'Bob Real', '030 7654321', 'secret-hash-2', -0.0001, '1999-12-31 23:59:59.000001', '[]', X'', 'multi\\r\\nline', NULL, -2.25e-10),
+  ('carol@corp.example', 'Carol Real', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'c', NULL);
+INSERT INTO users (email) SELECT CONCAT('user', seq, '@corp.example') FROM (
+  WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < 300) SELECT seq FROM n) s;
+DELETE FROM users WHERE email = 'user300@corp.example';
+INSERT INTO orders (user_email, amount) SELECT email, id * 1.25 FROM users;
+INSERT INTO orders (user_email, amount) VALUES (NULL, 7.00);
+";
+
+const RULES: &str = "
+[users]
+keep = [\"id\", \"balance\", \"seen\", \"prefs\", \"avatar\", \"notes\", \"nick\", \"score\"]
+email = { mask = \"email\", domain = \"customer_email\" }
+full_name = \"full_name\"
+phone = \"phone\"
+password_hash = \"hash\"
+
+[orders]
+keep = [\"id\", \"amount\"]
+user_email = { mask = \"email\", domain = \"customer_email\" }
+
+[audit]
+keep = [\"id\", \"what\"]
+";
+
+/// Every kept value of users, byte for byte (hex of what the server prints).
+const KEPT: &str = "SELECT id, HEX(CAST(balance AS CHAR)), HEX(CAST(seen AS CHAR)), HEX(CAST(prefs AS CHAR)), HEX(avatar), HEX(notes), nick IS NULL, HEX(nick), HEX(CAST(score AS CHAR)) FROM users ORDER BY id";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_refresh_masks_keeps_values_and_swaps() {
+    let source = MyDb::create("src").await;
+    let dev = MyDb::create("dev").await;
+    source.exec(SCHEMA).await;
+    dev.exec("CREATE TABLE stale (x INT); INSERT INTO stale VALUES (1);")
+        .await;
+    let dir = workspace(&source, &dev, RULES);
+
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 0);
+    assert!(
+        format!("{out}{err}").contains("refreshed dev: 3 tables"),
+        "{out}{err}"
+    );
+    // Masked: no real address, name, phone or hash is left; the rest is exact.
+    assert_eq!(
+        dev.one("SELECT count(*) FROM users WHERE email LIKE '%corp.example' OR full_name LIKE '%Real' OR phone IN ('+49 30 1234567', '030 7654321') OR password_hash LIKE 'secret%'").await,
+        "0"
+    );
+    assert_eq!(dev.one("SELECT count(*) FROM users").await, "302");
+    assert_eq!(source.rows(KEPT).await, dev.rows(KEPT).await);
+    assert_eq!(
+        dev.one("SELECT notes FROM users WHERE id = 1").await,
+        "emoji 😀\ttab\nnewline back\\slash"
+    );
+    assert_eq!(
+        dev.rows("SELECT nick FROM users WHERE id IN (1, 2) ORDER BY id")
+            .await,
+        vec![vec![Some(String::new())], vec![None]]
+    );
+    // The generated column is recomputed from the masked name.
+    assert_eq!(
+        dev.one("SELECT count(*) FROM users WHERE name_upper <> UPPER(full_name)")
+            .await,
+        "0"
+    );
+    // The foreign key survives on the masked key, and is still enforced.
+    assert_eq!(
+        dev.one("SELECT count(*) FROM orders o LEFT JOIN users u ON u.email = o.user_email WHERE o.user_email IS NOT NULL AND u.id IS NULL").await,
+        "0"
+    );
+    assert_eq!(
+        dev.one("SELECT count(*) FROM orders WHERE user_email IS NOT NULL")
+            .await,
+        "302"
+    );
+    assert_eq!(
+        dev.one(&format!("SELECT count(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = '{}' AND REFERENCED_TABLE_NAME = 'users'", dev.name)).await,
+        "1"
+    );
+    // The view and the trigger are live; the trigger did not fire during the load.
+    assert_eq!(dev.one("SELECT count(*) FROM audit").await, "303");
+    assert_eq!(
+        dev.one("SELECT count(*) FROM big_orders").await,
+        source.one("SELECT count(*) FROM big_orders").await
+    );
+    // AUTO_INCREMENT continues from the source's counter (past its deleted last id).
+    let next = source
+        .one(&format!("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'", source.name))
+        .await;
+    assert!(next.parse::<u64>().unwrap() >= 304, "{next}");
+    dev.exec("INSERT INTO users (email) VALUES ('new@dev.example'); INSERT INTO orders (user_email, amount) VALUES ('new@dev.example', 1);").await;
+    assert_eq!(
+        dev.one("SELECT id FROM users WHERE email = 'new@dev.example'")
+            .await,
+        next
+    );
+    assert_eq!(dev.one("SELECT count(*) FROM audit").await, "304");
+    // The stale table went to the previous copy with the rest of the old database.
+    assert_eq!(
+        dev.one(&format!("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'stale'", dev.name)).await,
+        "0"
+    );
+
+    // A rerun writes the same stand-ins, and keeps the replaced copy.
+    let emails =
+        "SELECT id, email, full_name, phone, password_hash FROM users WHERE id < 304 ORDER BY id";
+    let before_rerun = dev.one("SELECT count(*) FROM users").await;
+    assert_eq!(before_rerun, "303");
+    let first = dev.rows(emails).await;
+    expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 0);
+    assert_eq!(dev.rows(emails).await, first);
+    assert_eq!(
+        dev.one(&format!(
+            "SELECT count(*) FROM `{}_lethe_prev`.users WHERE email = 'new@dev.example'",
+            dev.name
+        ))
+        .await,
+        "1"
+    );
+    assert_eq!(
+        dev.one(&format!(
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}_lethe_shadow'",
+            dev.name
+        ))
+        .await,
+        "0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_refresh_fails_closed_and_never_writes_the_source() {
+    let source = MyDb::create("src").await;
+    let dev = MyDb::create("dev").await;
+    source.exec(SCHEMA).await;
+    let dir = workspace(&source, &dev, RULES);
+    expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 0);
+    let before = dev.rows("SELECT * FROM users ORDER BY id").await;
+
+    // A new column in the source without a rule: refused, the live copy untouched.
+    source
+        .exec("ALTER TABLE users ADD COLUMN ssn VARCHAR(20)")
+        .await;
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 3);
+    assert!(
+        format!("{out}{err}").contains(&format!("{}.users.ssn", source.name)),
+        "{out}{err}"
+    );
+    assert_eq!(dev.rows("SELECT * FROM users ORDER BY id").await, before);
+    assert_eq!(
+        dev.one(&format!(
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}_lethe_shadow'",
+            dev.name
+        ))
+        .await,
+        "0"
+    );
+
+    // Keys masked in different domains break the foreign key: the shadow is checked,
+    // dropped, and the live copy stays.
+    source.exec("ALTER TABLE users DROP COLUMN ssn").await;
+    std::fs::write(
+        dir.path()
+            .join("masking-rules")
+            .join(format!("{}.toml", source.name)),
+        RULES.replace(
+            "user_email = { mask = \"email\", domain = \"customer_email\" }",
+            "user_email = { mask = \"email\", domain = \"other\" }",
+        ),
+    )
+    .unwrap();
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 1);
+    assert!(
+        format!("{out}{err}").contains("break foreign key orders_user"),
+        "{out}{err}"
+    );
+    assert_eq!(dev.rows("SELECT * FROM users ORDER BY id").await, before);
+    assert_eq!(
+        dev.one(&format!(
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}_lethe_shadow'",
+            dev.name
+        ))
+        .await,
+        "0"
+    );
+    std::fs::write(
+        dir.path()
+            .join("masking-rules")
+            .join(format!("{}.toml", source.name)),
+        RULES,
+    )
+    .unwrap();
+
+    // Another run holds the target's lock: this one does not start.
+    let mut holder = connect().await;
+    let lock = format!("SELECT GET_LOCK('lethe:{}', 10)", dev.name);
+    sqlx::raw_sql(AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 1);
+    assert!(
+        format!("{out}{err}").contains("being refreshed by another lethe run"),
+        "{out}{err}"
+    );
+    drop(holder);
+    expect_exit(&lethe(&dir, &["refresh", "dev", "--no-progress"]), 0);
+
+    // The source as a target: refused before anything is written.
+    let (out, err) = expect_exit(&lethe(&dir, &["refresh", "prod", "--no-progress"]), 3);
+    assert!(
+        format!("{out}{err}").contains("is on the source server"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        source.one(&format!(
+            "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_lethe%'",
+            source.name
+        ))
+        .await,
+        "0"
+    );
+}
