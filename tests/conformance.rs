@@ -10,18 +10,21 @@ use std::process::{Command, Output};
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 
 use common::TestDb;
+use common::mysql::MyDb;
 
 /// An engine under test.
 #[derive(Debug, Clone, Copy)]
 enum Engine {
     Postgres,
     Sqlite,
+    Mysql,
 }
 
 /// One database of an engine: its URL as lethe.toml names it, and how to reach it.
 enum Db {
     Postgres(TestDb),
     Sqlite(std::path::PathBuf),
+    Mysql(MyDb),
 }
 
 impl Engine {
@@ -30,14 +33,29 @@ impl Engine {
         match self {
             Engine::Postgres => Db::Postgres(TestDb::create(tag).await),
             Engine::Sqlite => Db::Sqlite(dir.join(format!("{tag}.db"))),
+            Engine::Mysql => {
+                let db = MyDb::create(tag).await;
+                // Both databases exist before lethe runs, as on the other engines.
+                db.exec("SELECT 1").await;
+                Db::Mysql(db)
+            }
+        }
+    }
+
+    /// `expr` as text, in the engine's dialect.
+    fn text(self, expr: &str) -> String {
+        match self {
+            Engine::Mysql => format!("CAST({expr} AS CHAR)"),
+            Engine::Postgres | Engine::Sqlite => format!("CAST({expr} AS TEXT)"),
         }
     }
 
     /// The schema the rules file is named after.
-    fn schema(self) -> &'static str {
-        match self {
-            Engine::Postgres => "public",
-            Engine::Sqlite => "main",
+    fn schema(self, source: &Db) -> String {
+        match (self, source) {
+            (_, Db::Mysql(db)) => db.name.clone(),
+            (Engine::Sqlite, _) => "main".to_owned(),
+            _ => "public".to_owned(),
         }
     }
 }
@@ -47,6 +65,7 @@ impl Db {
         match self {
             Db::Postgres(db) => db.url.clone(),
             Db::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Db::Mysql(db) => db.url(),
         }
     }
 
@@ -60,6 +79,7 @@ impl Db {
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
             }
+            Db::Mysql(db) => db.exec(sql).await,
         }
     }
 
@@ -77,6 +97,12 @@ impl Db {
                     .map(|r| r.try_get_unchecked::<Option<String>, _>(0).unwrap_or(None))
                     .collect()
             }
+            Db::Mysql(db) => db
+                .rows(sql)
+                .await
+                .into_iter()
+                .map(|row| row.into_iter().next().flatten())
+                .collect(),
         }
     }
 }
@@ -127,8 +153,11 @@ impl Setup {
     fn rules(&self, text: &str) {
         let folder = self.dir.path().join("masking-rules");
         std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(folder.join(format!("{}.toml", self.engine.schema())), text)
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            folder.join(format!("{}.toml", self.engine.schema(&self.source))),
+            text,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn lethe(&self, args: &[&str]) -> Output {
@@ -198,16 +227,25 @@ async fn masks_keeps_and_joins(engine: Engine) {
     );
     assert_eq!(
         s.dev
-            .column("SELECT CAST(amount AS TEXT) FROM orders ORDER BY id")
+            .column(&format!(
+                "SELECT {} FROM orders ORDER BY id",
+                engine.text("amount")
+            ))
             .await,
         s.source
-            .column("SELECT CAST(amount AS TEXT) FROM orders ORDER BY id")
+            .column(&format!(
+                "SELECT {} FROM orders ORDER BY id",
+                engine.text("amount")
+            ))
             .await,
         "{engine:?}"
     );
     let joined = s
         .dev
-        .column("SELECT CAST(o.id AS TEXT) FROM orders o JOIN customers c ON c.email = o.customer_email ORDER BY o.id")
+        .column(&format!(
+            "SELECT {} FROM orders o JOIN customers c ON c.email = o.customer_email ORDER BY o.id",
+            engine.text("o.id")
+        ))
         .await;
     assert_eq!(
         joined.len(),
@@ -243,7 +281,7 @@ async fn an_unmapped_column_changes_nothing(engine: Engine) {
     let out = s.lethe(&["refresh", "dev", "--no-progress"]);
     assert_eq!(code(&out), Some(3), "{engine:?}: {}", text(&out));
     assert!(
-        text(&out).contains(&format!("{}.customers.ssn", engine.schema())),
+        text(&out).contains(&format!("{}.customers.ssn", engine.schema(&s.source))),
         "{engine:?}: {}",
         text(&out)
     );
@@ -303,3 +341,4 @@ macro_rules! conformance {
 
 conformance!(postgres, Engine::Postgres);
 conformance!(sqlite, Engine::Sqlite);
+conformance!(mysql, Engine::Mysql);

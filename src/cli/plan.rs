@@ -22,9 +22,10 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
     let rules = lethe::rules::RuleSet::load(&config.masking.rules_dir, profile)?;
     let planned = pipeline::plan_only(config, &rules).await?;
     println!(
-        "plan for target `{}`, profile `{}` (source schemas: {})",
+        "plan for target `{}`, profile `{}` ({} source schemas: {})",
         args.target,
         profile.unwrap_or("default"),
+        pipeline::engine::of(config).name(),
         planned.schemas.join(", ")
     );
     for table in &planned.plan.tables {

@@ -2,6 +2,7 @@
 //! post-data, swap.
 
 pub mod copy;
+pub mod engine;
 pub mod mysql_refresh;
 pub mod plan;
 pub mod progress;

@@ -17,7 +17,7 @@ use super::plan::Plan;
 use super::progress::{LiveProgress, Progress, TableProgress};
 use super::transform::RowTransform;
 use crate::catalog::TableName;
-use crate::config::{Config, ConfigErrors, HookFile, Location};
+use crate::config::{Config, ConfigErrors, HookFile, Location, TargetConfig};
 use crate::engine::postgres::dump::{Section, pg_dump_schema};
 use crate::engine::postgres::dump_rewrite::rewrite_dump;
 use crate::engine::postgres::target::HookError;
@@ -139,23 +139,11 @@ pub struct PlanOnly {
 /// Matches the source's schema to `rules` for `lethe plan` and `lethe check`, on
 /// whichever engine the source is. Reads only.
 pub async fn plan_only(config: &Config, rules: &RuleSet) -> Result<PlanOnly, Error> {
-    if crate::engine::mysql::is_mysql_url(&config.source.url) {
-        let (plan, problems) = super::mysql_refresh::plan(config, rules).await?;
-        let database = crate::engine::mysql::Endpoint::parse(&config.source.url, "source")?;
-        return Ok(PlanOnly {
-            plan,
-            problems,
-            schemas: vec![database.database],
-        });
-    }
-    if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
-        let (plan, problems) = super::sqlite_refresh::plan(config, rules).await?;
-        return Ok(PlanOnly {
-            plan,
-            problems,
-            schemas: vec![crate::engine::sqlite::catalog::SCHEMA.to_owned()],
-        });
-    }
+    super::engine::of(config).plan(config, rules).await
+}
+
+/// [`plan_only`] on PostgreSQL: planned in a snapshot that is closed again at once.
+pub(super) async fn plan_postgres(config: &Config, rules: &RuleSet) -> Result<PlanOnly, Error> {
     let planned = plan_rules(config, rules, false).await?;
     planned.snapshot.close().await?;
     Ok(PlanOnly {
@@ -218,14 +206,20 @@ pub async fn refresh(
     target_name: &str,
     options: &RefreshOptions,
 ) -> Result<RefreshSummary, Error> {
-    let started = Instant::now();
     let target_config = config.target(target_name).map_err(ConfigErrors::from)?;
-    if crate::engine::mysql::is_mysql_url(&config.source.url) {
-        return super::mysql_refresh::refresh(config, target_name, target_config, options).await;
-    }
-    if crate::engine::sqlite::is_sqlite_url(&config.source.url) {
-        return super::sqlite_refresh::refresh(config, target_name, target_config, options).await;
-    }
+    super::engine::of(config)
+        .refresh(config, target_name, target_config, options)
+        .await
+}
+
+/// [`refresh`] on PostgreSQL: shadow schemas in the target, one swap transaction.
+pub(super) async fn refresh_postgres(
+    config: &Config,
+    target_name: &str,
+    target_config: &TargetConfig,
+    options: &RefreshOptions,
+) -> Result<RefreshSummary, Error> {
+    let started = Instant::now();
     let target = Target::new(Endpoint::parse(&target_config.url, Side::Target)?);
     // Read now: a hook that cannot be read stops the run before anything is touched.
     let hooks: Vec<(&HookFile, String)> = target_config
