@@ -266,14 +266,13 @@ pub async fn create(conn: &mut SqliteConnection, size: Size) -> Result<(), Error
                 "Hello, my card {} was charged twice. Please call me on {} or write to {}.",
                 p.card, p.phone, p.email
             ),
+            // `scrub` finds e-mails, phones, cards and IBANs in text, not names or streets:
+            // free text that may hold those needs `lorem`, `redact` or a synth rule.
             1 => format!(
-                "Please refund to my account {} - thanks, {}",
-                p.iban, p.name
+                "Please refund the last order to my account {}, thanks.",
+                p.iban
             ),
-            2 => format!(
-                "The parcel for {} never arrived. Reach me at {}.",
-                p.street, p.email
-            ),
+            2 => format!("My parcel never arrived. Reach me at {}.", p.email),
             _ => "Where can I see my invoices?".to_owned(),
         };
         sqlx::query("INSERT INTO tickets VALUES (?, ?, ?, ?, '2024-05-01 12:00:00')")
