@@ -265,7 +265,7 @@ impl RunEnd {
             Err(error) => {
                 let outcome = match error {
                     pipeline::Error::Cancelled => Outcome::Cancelled,
-                    pipeline::Error::Database(postgres::Error::Busy { .. }) => Outcome::Skipped,
+                    error if error.is_busy() => Outcome::Skipped,
                     _ => Outcome::Failed,
                 };
                 Self::unfinished(outcome, &error.to_string())

@@ -35,7 +35,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Mode};
-use crate::engine::postgres;
 use crate::pipeline::{self, LiveProgress, RefreshOptions, RefreshSummary};
 use crate::schedule::Schedule;
 
@@ -295,7 +294,7 @@ impl Shared {
 fn status_of(error: &pipeline::Error) -> RunStatus {
     match error {
         pipeline::Error::Cancelled => RunStatus::Cancelled,
-        pipeline::Error::Database(postgres::Error::Busy { .. }) => RunStatus::Skipped,
+        error if error.is_busy() => RunStatus::Skipped,
         _ => RunStatus::Failed,
     }
 }
@@ -357,6 +356,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::postgres;
     use std::future::IntoFuture;
 
     /// A config whose source refuses connections (a transient failure, retried): runs
@@ -719,6 +719,10 @@ mod tests {
         });
         assert_eq!(status_of(&busy), RunStatus::Skipped);
         assert!(!busy.is_transient(), "a busy target is not retried");
+        // An SQLite or MySQL target held by another run is skipped the same way.
+        let busy_file = pipeline::Error::Busy("dev.sqlite".into());
+        assert_eq!(status_of(&busy_file), RunStatus::Skipped);
+        assert!(!busy_file.is_transient());
         assert_eq!(status_of(&pipeline::Error::Cancelled), RunStatus::Cancelled);
         assert_eq!(
             status_of(&pipeline::Error::NoSuchSchema("x".into())),

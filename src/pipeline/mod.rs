@@ -117,6 +117,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether another run holds the target (any engine's lock): such a run is skipped,
+    /// not failed, and not retried.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(postgres::Error::Busy { .. }) | Error::Busy(_)
+        )
+    }
+
     /// Whether the same run may succeed if tried again later (a dropped connection, a
     /// serialization failure), as opposed to a problem that needs a person (an unmapped
     /// column, bad rules, a leak).

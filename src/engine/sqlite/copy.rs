@@ -37,8 +37,8 @@ impl Cell {
         if raw.is_null() {
             return Ok(Cell::Null);
         }
-        let kind = raw.type_info().name().to_owned();
-        Ok(match kind.as_str() {
+        let info = raw.type_info();
+        Ok(match info.name() {
             "INTEGER" | "BOOLEAN" => Cell::Integer(row.try_get_unchecked(i)?),
             "REAL" => Cell::Real(row.try_get_unchecked(i)?),
             "BLOB" => Cell::Blob(row.try_get_unchecked(i)?),
