@@ -152,6 +152,29 @@ fn sqlite_refresh_fails_closed_and_keeps_the_previous_file() {
     assert_eq!(sqlite(&dev, "SELECT group_concat(email) FROM users"), first);
     assert!(d.join("dev.db.lethe-prev").exists());
 
+    // Keys masked apart break the foreign key: the new copy is refused, dev stays.
+    std::fs::write(
+        d.join("masking-rules/main.toml"),
+        "[users]\nkeep = [\"id\", \"score\", \"avatar\"]\nemail = \"email\"\nname = \"full_name\"\n\n[visits]\nkeep = [\"id\", \"at\"]\nuser_id = { mask = \"noise\", percent = 50 }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let before = std::fs::read(&dev).unwrap_or_else(|e| panic!("{e}"));
+    let out = expect(&lethe(d, &["refresh", "dev", "--no-progress"]), 1);
+    assert!(
+        out.contains("break a foreign key in the new copy (0 in the source)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&dev).unwrap_or_else(|e| panic!("{e}")),
+        before
+    );
+    assert!(!d.join("dev.db.lethe-new").exists());
+    std::fs::write(
+        d.join("masking-rules/main.toml"),
+        "[users]\nkeep = [\"id\", \"score\", \"avatar\"]\nemail = \"email\"\nname = \"full_name\"\n\n[visits]\nkeep = [\"id\", \"user_id\", \"at\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
     // A new column in prod without a rule: refused before anything is written.
     sqlite(&d.join("prod.db"), "ALTER TABLE users ADD COLUMN ssn TEXT;");
     let before = std::fs::read(&dev).unwrap_or_else(|e| panic!("{e}"));

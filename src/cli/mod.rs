@@ -143,8 +143,9 @@ pub(crate) async fn shutdown_signal() {
 /// development adds lethe's debug detail. `LETHE_LOG` overrides the levels.
 fn init_logging(daemon: Option<Mode>) {
     let default = match daemon {
-        Some(Mode::Development) => "lethe=debug,warn",
-        _ => "lethe=info,warn",
+        // sqlx warns of every statement slower than a second: a whole-table read always is.
+        Some(Mode::Development) => "lethe=debug,sqlx=error,warn",
+        _ => "lethe=info,sqlx=error,warn",
     };
     let filter = EnvFilter::try_from_env("LETHE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()

@@ -240,20 +240,23 @@ async fn build(
         }
     }
     const BROKEN_KEYS: &str = "SELECT count(*) FROM pragma_foreign_key_check";
-    let before: i64 = sqlx::query_scalar(BROKEN_KEYS)
-        .fetch_one(&mut *source)
-        .await
-        .map_err(exec("checking foreign keys"))?;
     let after: i64 = sqlx::query_scalar(BROKEN_KEYS)
         .fetch_one(&mut target)
         .await
         .map_err(exec("checking foreign keys"))?;
-    if after > before {
-        return Err(sqlite::Error::Check(format!(
-            "{after} rows break a foreign key in the new copy ({before} in the source): \
-             mask the key columns with the same masker and domain on both sides"
-        ))
-        .into());
+    // Only a copy with broken keys needs the source's count to compare with.
+    if after > 0 {
+        let before: i64 = sqlx::query_scalar(BROKEN_KEYS)
+            .fetch_one(&mut *source)
+            .await
+            .map_err(exec("checking foreign keys"))?;
+        if after > before {
+            return Err(sqlite::Error::Check(format!(
+                "{after} rows break a foreign key in the new copy ({before} in the source): \
+                 mask the key columns with the same masker and domain on both sides"
+            ))
+            .into());
+        }
     }
     sqlx::query("COMMIT")
         .execute(&mut target)
