@@ -273,11 +273,7 @@ impl Work<'_> {
                 max_packet,
                 &mut bar,
             )
-            .await
-            .map_err(|e| match e {
-                copy::CopyError::Mysql(e) => Error::from(e),
-                copy::CopyError::Transform(e) => Error::from(e),
-            })?;
+            .await?;
             if !options.progress {
                 info!(table = %table.table.name, rows = copied.rows, seconds = started.elapsed().as_secs_f64(), "table copied");
             }

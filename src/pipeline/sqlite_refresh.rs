@@ -172,12 +172,7 @@ async fn build(
             .masks_anything()
             .then(|| RowTransform::new(table, Arc::clone(&key)));
         let started = Instant::now();
-        let copied = copy::copy_table(source, &mut target, table, transform.as_ref(), bar)
-            .await
-            .map_err(|e| match e {
-                copy::CopyError::Sqlite(e) => Error::from(e),
-                copy::CopyError::Transform(e) => Error::from(e),
-            })?;
+        let copied = copy::copy_table(source, &mut target, table, transform.as_ref(), bar).await?;
         if !options.progress {
             info!(table = %table.table.name, rows = copied.rows, seconds = started.elapsed().as_secs_f64(), "table copied");
         }

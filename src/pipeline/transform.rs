@@ -343,6 +343,30 @@ impl RowTransform {
         Ok(())
     }
 
+    /// Masks one typed row in place, for engines that read native values (SQLite,
+    /// MySQL): every field whose rule is not `keep` is replaced by `from_text` of its
+    /// stand-in; kept fields keep their native value and type. `masked` is scratch
+    /// space reused from row to row.
+    pub fn apply_cells<C>(
+        &self,
+        cells: &mut [C],
+        text: impl for<'a> Fn(&'a C) -> Option<std::borrow::Cow<'a, str>>,
+        from_text: impl Fn(Option<String>) -> C,
+        masked: &mut Vec<Option<String>>,
+    ) -> Result<(), TransformError> {
+        {
+            let texts: Vec<Option<std::borrow::Cow<'_, str>>> = cells.iter().map(&text).collect();
+            let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+            self.apply_values(&texts, masked)?;
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            if !matches!(action, FieldAction::Keep) {
+                cells[i] = from_text(masked[i].take());
+            }
+        }
+        Ok(())
+    }
+
     fn check_count(&self, found: usize) -> Result<(), TransformError> {
         if found == self.actions.len() {
             Ok(())

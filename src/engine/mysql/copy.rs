@@ -10,8 +10,7 @@ use sqlx::MySqlConnection;
 use super::{Error, catalog, ident, qualified, raw_field, safe};
 use crate::pipeline::plan::TablePlan;
 use crate::pipeline::progress::TableProgress;
-use crate::pipeline::transform::{RowTransform, TransformError};
-use crate::rules::Rule;
+use crate::pipeline::transform::RowTransform;
 
 /// The most placeholders one prepared statement may have.
 const MAX_BINDS: usize = 65_535;
@@ -83,7 +82,7 @@ pub async fn copy_table(
     transform: Option<&RowTransform>,
     max_packet: usize,
     progress: &mut TableProgress,
-) -> Result<Copied, CopyError> {
+) -> Result<Copied, crate::pipeline::Error> {
     let name = &table.table.name.name;
     let columns: Vec<String> = table
         .columns
@@ -133,15 +132,12 @@ pub async fn copy_table(
                 .map_err(Error::query(format!("reading {from}.{name}")))?;
             copied.bytes += cells.iter().map(|c| c.size() as u64).sum::<u64>();
             if let Some(transform) = transform {
-                let texts: Vec<Option<std::borrow::Cow<'_, str>>> =
-                    cells.iter().map(Cell::text).collect();
-                let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-                transform.apply_values(&texts, &mut masked)?;
-                for (i, column) in table.columns.iter().enumerate() {
-                    if !matches!(column.rule, Rule::Keep) {
-                        cells[i] = masked[i].take().map_or(Cell::Null, Cell::Text);
-                    }
-                }
+                transform.apply_cells(
+                    &mut cells,
+                    Cell::text,
+                    |v| v.map_or(Cell::Null, Cell::Text),
+                    &mut masked,
+                )?;
             }
             pending = Some(cells);
         }
@@ -191,15 +187,4 @@ pub async fn copy_table(
     progress.add(0, copied.bytes);
     progress.finish();
     Ok(copied)
-}
-
-/// Why a table could not be copied.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// The database failed.
-    #[error(transparent)]
-    Mysql(#[from] Error),
-    /// A row could not be masked.
-    #[error(transparent)]
-    Transform(#[from] TransformError),
 }

@@ -9,7 +9,7 @@ use sqlx::{Row, SqliteConnection, TypeInfo, ValueRef};
 use super::{Error, ident, safe};
 use crate::pipeline::plan::TablePlan;
 use crate::pipeline::progress::TableProgress;
-use crate::pipeline::transform::{RowTransform, TransformError};
+use crate::pipeline::transform::RowTransform;
 
 /// The most bound values one statement takes (SQLite's default limit since 3.32).
 const MAX_BINDS: usize = 32_766;
@@ -84,7 +84,7 @@ pub async fn copy_table(
     table: &TablePlan,
     transform: Option<&RowTransform>,
     progress: &mut TableProgress,
-) -> Result<Copied, CopyError> {
+) -> Result<Copied, crate::pipeline::Error> {
     let name = &table.table.name.name;
     let columns: Vec<String> = table
         .columns
@@ -122,15 +122,12 @@ pub async fn copy_table(
                 .map_err(Error::query(format!("reading {name}")))?;
             copied.bytes += cells.iter().map(Cell::size).sum::<u64>();
             if let Some(transform) = transform {
-                let texts: Vec<Option<std::borrow::Cow<'_, str>>> =
-                    cells.iter().map(Cell::text).collect();
-                let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-                transform.apply_values(&texts, &mut masked)?;
-                for (i, column) in table.columns.iter().enumerate() {
-                    if !matches!(column.rule, crate::rules::Rule::Keep) {
-                        cells[i] = masked[i].take().map_or(Cell::Null, Cell::Text);
-                    }
-                }
+                transform.apply_cells(
+                    &mut cells,
+                    Cell::text,
+                    |v| v.map_or(Cell::Null, Cell::Text),
+                    &mut masked,
+                )?;
             }
             batch.push(cells);
         }
@@ -165,15 +162,4 @@ pub async fn copy_table(
     progress.add(0, copied.bytes);
     progress.finish();
     Ok(copied)
-}
-
-/// Why a table could not be copied.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// The database failed.
-    #[error(transparent)]
-    Sqlite(#[from] Error),
-    /// A row could not be masked.
-    #[error(transparent)]
-    Transform(#[from] TransformError),
 }
