@@ -367,14 +367,19 @@ async fn sample_rows(
     let from = format!("{only}{}", qualified(&table.name));
     let limit64 = u64::try_from(limit).unwrap_or(u64::MAX);
     if !table.partitioned && table.estimated_rows / PAGE_SAMPLE_FACTOR > limit64 {
-        // Twice the pages the sample needs, so the LIMIT rather than luck decides its size.
-        let percent = (200.0 * limit as f64 / table.estimated_rows as f64).min(100.0);
-        let sql =
-            format!("SELECT {select} FROM {from} TABLESAMPLE SYSTEM ({percent:.6}) LIMIT {limit}");
-        let rows = fetch(conn, sql, &table.name).await?;
-        // A stale estimate can leave the pages short; the first rows are better than few.
-        if rows.len() * 2 >= limit {
-            return Ok(rows);
+        // Twice the pages the sample needs, so the LIMIT rather than luck usually decides
+        // its size. Few pages vary a lot (and an estimate can be stale): when they come
+        // back short, draw again with four times the pages, up to the whole table.
+        let mut percent = (200.0 * limit as f64 / table.estimated_rows as f64).min(100.0);
+        loop {
+            let sql = format!(
+                "SELECT {select} FROM {from} TABLESAMPLE SYSTEM ({percent:.6}) LIMIT {limit}"
+            );
+            let rows = fetch(conn, sql, &table.name).await?;
+            if rows.len() >= limit || percent >= 100.0 {
+                return Ok(rows);
+            }
+            percent = (percent * 4.0).min(100.0);
         }
     }
     fetch(
