@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod mask;
 pub mod pipeline;
+pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod schedule;

@@ -29,9 +29,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, Row};
 
+pub use crate::report::Outcome;
+
 use crate::config::{AuditConfig, Config};
 use crate::engine::postgres;
-use crate::pipeline::{self, RefreshSummary};
+use crate::report::RefreshSummary;
 use crate::rules::RuleSet;
 
 /// How long a write waits for another process's write to the SQLite file to end.
@@ -117,57 +119,6 @@ impl FromStr for Trigger {
     }
 }
 
-/// Where a run is, or how it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Started and not yet ended (or its process died).
-    Running,
-    /// Swapped in.
-    Succeeded,
-    /// Ended by an error; the live copy is untouched.
-    Failed,
-    /// Stopped (Ctrl-C, SIGTERM, shutdown) before the swap.
-    Cancelled,
-    /// Not run at all, e.g. because another run held the target.
-    Skipped,
-}
-
-impl Outcome {
-    /// The word stored and printed.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Skipped => "skipped",
-        }
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        [
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Skipped,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == text)
-        .ok_or_else(|| format!("unknown outcome `{text}`"))
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What is known of a run when it starts.
 #[derive(Debug, Clone)]
 pub struct RunStart {
@@ -240,36 +191,25 @@ pub struct RunEnd {
 }
 
 impl RunEnd {
-    /// The end of a run that returned `result`: another run holding the target makes it
-    /// `skipped`, a cancellation `cancelled`, any other error `failed`.
-    pub fn from_result(result: &Result<RefreshSummary, pipeline::Error>) -> Self {
-        match result {
-            Ok(summary) => Self {
-                ended_at: now(),
-                outcome: Outcome::Succeeded,
-                error: None,
-                tables: summary
-                    .moved
-                    .iter()
-                    .map(|t| TableStats {
-                        schema: t.table.schema.clone(),
-                        table: t.table.name.clone(),
-                        rows: t.rows,
-                        bytes: t.bytes,
-                    })
-                    .collect(),
-                rows: Some(summary.rows),
-                bytes: Some(summary.bytes),
-                rules_sha256: Some(hex(&summary.rules_fingerprint)),
-            },
-            Err(error) => {
-                let outcome = match error {
-                    pipeline::Error::Cancelled => Outcome::Cancelled,
-                    error if error.is_busy() => Outcome::Skipped,
-                    _ => Outcome::Failed,
-                };
-                Self::unfinished(outcome, &error.to_string())
-            }
+    /// The end of a run that swapped its copy in.
+    pub fn succeeded(summary: &RefreshSummary) -> Self {
+        Self {
+            ended_at: now(),
+            outcome: Outcome::Succeeded,
+            error: None,
+            tables: summary
+                .moved
+                .iter()
+                .map(|t| TableStats {
+                    schema: t.table.schema.clone(),
+                    table: t.table.name.clone(),
+                    rows: t.rows,
+                    bytes: t.bytes,
+                })
+                .collect(),
+            rows: Some(summary.rows),
+            bytes: Some(summary.bytes),
+            rules_sha256: Some(hex(&summary.rules_fingerprint)),
         }
     }
 
@@ -878,21 +818,6 @@ mod tests {
         let err = AuditLog::open(&config).await.unwrap_err().to_string();
         assert!(err.starts_with("run history in PostgreSQL"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn outcomes_follow_the_error() {
-        let end = RunEnd::from_result(&Err(pipeline::Error::Cancelled));
-        assert_eq!(end.outcome, Outcome::Cancelled);
-        let busy = pipeline::Error::Database(postgres::Error::Busy {
-            database: "dev".into(),
-        });
-        let end = RunEnd::from_result(&Err(busy));
-        assert_eq!(end.outcome, Outcome::Skipped);
-        assert!(end.error.unwrap().contains("being refreshed by another"));
-        let end = RunEnd::from_result(&Err(pipeline::Error::Leak(2)));
-        assert_eq!(end.outcome, Outcome::Failed);
-        assert!(end.tables.is_empty() && end.rows.is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `lethe check`: validates lethe.toml, the schedules and the masking rules of every
 //! profile against the live source schema, without moving data, fast enough for a pre-commit hook.
 
+use crate::cli::failure::Failure;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
@@ -16,7 +17,7 @@ pub struct Args {}
 /// Loads the schedules, then the rules of the default profile, of every profile a target
 /// or schedule names and of every profile folder, plans each against the source, and lists every problem with its
 /// file:line:column. Exits 0 when clean, 2 on any problem.
-pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, Failure> {
     let dir = &config.masking.rules_dir;
     let mut profiles: BTreeSet<Option<String>> = BTreeSet::from([None]);
     profiles.extend(config.targets.values().map(|t| t.profile.clone()));

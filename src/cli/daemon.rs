@@ -1,6 +1,7 @@
 //! `lethe daemon`: schedules and the HTTP API until SIGTERM; `--check` validates the
 //! schedules and the `[daemon]` settings and shows when each schedule fires next.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -8,7 +9,6 @@ use chrono::Utc;
 use lethe::audit::AuditLog;
 use lethe::config::{Config, Mode};
 use lethe::daemon::{self, AuditHistory, DaemonOptions, Tokens};
-use lethe::pipeline;
 use lethe::schedule;
 use tracing::error;
 
@@ -36,7 +36,7 @@ pub fn log_mode(args: &Args, config: Option<&Config>) -> Option<Mode> {
 }
 
 /// Checks, or serves until SIGTERM/SIGINT.
-pub async fn run(config: Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: Config, args: Args) -> Result<ExitCode, Failure> {
     let schedules = schedule::load(&schedule::folder(&config), &config)?;
     let tokens = match Tokens::from_env() {
         Ok(tokens) => tokens,
@@ -52,7 +52,7 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, pipeline::Error
     // record its runs does not start.
     let log = AuditLog::open(&config.audit)
         .await
-        .map_err(pipeline::Error::Unrecorded)?;
+        .map_err(Failure::Unrecorded)?;
     let options = DaemonOptions {
         jobs,
         history: Arc::new(AuditHistory::new(log, Arc::new(config.clone()))),

@@ -1,5 +1,6 @@
 //! `lethe demo`: a masked refresh end to end on embedded SQLite, nothing to install.
 
+use crate::cli::failure::Failure;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ pub struct Args {
 }
 
 /// Runs the demo and prints the leak check; exits 4 if a real value reached dev.
-pub async fn run(args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(args: Args) -> Result<ExitCode, Failure> {
     demo::check_folder(&args.dir)?;
     let size = Size {
         customers: args.customers.max(1),
@@ -39,7 +40,7 @@ pub async fn run(args: Args) -> Result<ExitCode, pipeline::Error> {
         report.dir.display()
     );
     if leaks.leaked > 0 {
-        return Err(pipeline::Error::Leak(1));
+        return Err(pipeline::Error::Leak(1).into());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod check;
 mod daemon;
 mod demo;
+mod failure;
 mod plan;
 mod refresh;
 mod rollback;
@@ -17,7 +18,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lethe::config::{Config, Mode};
-use lethe::pipeline;
 use tracing_subscriber::EnvFilter;
 
 /// lethe copies a consistent snapshot of production into dev and staging, masking every
@@ -91,7 +91,7 @@ pub fn main() -> ExitCode {
         {
             return refresh::via(args).await;
         }
-        let config = config.map_err(pipeline::Error::from);
+        let config = config.map_err(failure::Failure::from);
         match cli.command {
             // The demo writes its own config.
             Command::Demo(args) => demo::run(args).await,

@@ -1,5 +1,6 @@
 //! `lethe plan <target>`: what a refresh would do, without writing anything.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 
 use lethe::config::Config;
@@ -14,7 +15,7 @@ pub struct Args {
 
 /// Prints every table with its estimated rows and every column with its rule, then what
 /// has no rule. Exits 3 when a refresh would be refused.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let target = config
         .target(&args.target)
         .map_err(lethe::config::ConfigErrors::from)?;
@@ -72,6 +73,6 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
         Ok(ExitCode::SUCCESS)
     } else {
         println!();
-        Err(planned.problems.into())
+        Err(pipeline::Error::from(planned.problems).into())
     }
 }

@@ -1,6 +1,7 @@
 //! `lethe refresh <target>`: refresh now, with progress and a summary, recorded in the run
 //! history; with `--via`, ask a running daemon to do it and follow the run.
 
+use crate::cli::failure::Failure;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,19 +40,16 @@ pub struct Args {
 }
 
 /// Records the run's start, runs the refresh, records how it ended and prints its summary.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     // An unknown target is a usage error, not a run.
     config
         .target(&args.target)
         .map_err(lethe::config::ConfigErrors::from)?;
     let audit = AuditLog::open(&config.audit)
         .await
-        .map_err(pipeline::Error::Unrecorded)?;
+        .map_err(Failure::Unrecorded)?;
     let start = RunStart::now(config, Trigger::cli_user(), &args.target, None);
-    let id = audit
-        .start(&start)
-        .await
-        .map_err(pipeline::Error::Unrecorded)?;
+    let id = audit.start(&start).await.map_err(Failure::Unrecorded)?;
 
     let jobs = args
         .jobs
@@ -65,7 +63,11 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
         cancel.cancel();
     });
     let result = pipeline::refresh(config, &args.target, &options).await;
-    if let Err(error) = audit.finish(id, &RunEnd::from_result(&result)).await {
+    let end = match &result {
+        Ok(summary) => RunEnd::succeeded(summary),
+        Err(error) => RunEnd::unfinished(error.outcome(), &error.to_string()),
+    };
+    if let Err(error) = audit.finish(id, &end).await {
         // The run itself is over either way; say loudly that its record is incomplete.
         eprintln!("warning: run {id} stays `running` in the run history: {error}");
     }
@@ -86,7 +88,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
 /// `--via`: triggers the run on the daemon, prints its id, then its progress until it
 /// ends. Exits 0 when it succeeded, 1 when it failed, was cancelled or skipped, 2 when
 /// the URL, token or target is wrong.
-pub async fn via(args: &Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn via(args: &Args) -> Result<ExitCode, Failure> {
     let url = args.via.as_deref().unwrap_or_default();
     let token = std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
     let followed = async {

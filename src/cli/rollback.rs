@@ -1,5 +1,6 @@
 //! `lethe rollback <target>`: swap the previous copy back in.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 
 use lethe::config::Config;
@@ -14,7 +15,7 @@ pub struct Args {
 
 /// Swaps the previous copy of the last refresh back in and says what moved. Exits 1, with
 /// nothing changed, when there is no previous copy.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let schemas = pipeline::rollback(config, &args.target).await?;
     println!(
         "rolled back {}: {} hold the copy from before the last refresh again; the copy it \

@@ -1,11 +1,11 @@
 //! `lethe runs`: the run history, newest first, as a table or as JSON.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use lethe::audit::{AuditLog, RunRecord};
 use lethe::config::Config;
-use lethe::pipeline;
 
 /// Arguments of `lethe runs`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,7 @@ pub struct Args {
 const ERROR_WIDTH: usize = 100;
 
 /// Prints the runs of the history `[audit]` names.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let audit = AuditLog::open(&config.audit).await?;
     let runs = audit.list(args.target.as_deref(), args.limit).await?;
     if args.json {

@@ -2,10 +2,10 @@
 //! write; `--write` adds the proposals to the rules files. Exits 0 when every column has
 //! a rule (or one was written that the plan accepts), 3 when some are still missing.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 
 use lethe::config::Config;
-use lethe::pipeline;
 use lethe::scan::{self, ColumnScan, ScanError, ScanOptions, ScanReport};
 
 /// The exit code when columns are left without a rule, as `lethe plan` refuses them.
@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 /// Runs the scan and prints its report.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let options = ScanOptions {
         sample: args.sample,
         schema: args.schema,
@@ -39,7 +39,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Erro
     };
     let report = match scan::scan(config, &options).await {
         Ok(report) => report,
-        Err(ScanError::Pipeline(e)) => return Err(e),
+        Err(ScanError::Pipeline(e)) => return Err(e.into()),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(e.exit_code()));

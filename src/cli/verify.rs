@@ -1,9 +1,9 @@
 //! `lethe verify <target>`: the leak check. Exits 4 when a real value is found.
 
+use crate::cli::failure::Failure;
 use std::process::ExitCode;
 
 use lethe::config::Config;
-use lethe::pipeline;
 use lethe::verify::{self, Presence, Verdict, VerifyOptions, VerifyReport};
 
 /// The exit code of a check that found real values in the target.
@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 /// Runs the check and prints its report.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode, pipeline::Error> {
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let mut options = VerifyOptions {
         sample: (!args.full).then_some(args.sample),
         deep: args.deep,

@@ -12,7 +12,7 @@ use super::history::{History, HistoryError};
 use super::runs::{RunId, RunRecord, RunStatus};
 use crate::audit::{self, AuditLog, Outcome, RunEnd, RunStart, Trigger};
 use crate::config::Config;
-use crate::pipeline::RefreshSummary;
+use crate::report::RefreshSummary;
 
 /// The audit log as the daemon's [`History`].
 pub struct AuditHistory {
@@ -88,7 +88,7 @@ impl History for AuditHistory {
                 return Err(format!("run {} has no start in the history", run.id).into());
             };
             let end = match (summary, run.status) {
-                (Some(summary), RunStatus::Succeeded) => RunEnd::from_result(&Ok(summary.clone())),
+                (Some(summary), RunStatus::Succeeded) => RunEnd::succeeded(summary),
                 (_, status) => {
                     let outcome = match status {
                         RunStatus::Succeeded => Outcome::Succeeded,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::runs::RunRecord;
-use crate::pipeline::RefreshSummary;
+use crate::report::RefreshSummary;
 
 /// Why the history could not be read or written. The daemon logs it and goes on: a run
 /// is never refused because its record could not be kept.

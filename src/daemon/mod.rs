@@ -35,7 +35,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Mode};
-use crate::pipeline::{self, LiveProgress, RefreshOptions, RefreshSummary};
+use crate::pipeline::{self, LiveProgress, RefreshOptions};
+use crate::report::{Outcome, RefreshSummary};
 use crate::schedule::Schedule;
 
 /// How long shutdown waits for cancelled runs to drop their shadows; within the 30 s a
@@ -244,7 +245,7 @@ impl Shared {
         &self,
         record: &RunRecord,
         cancel: &CancellationToken,
-    ) -> Result<pipeline::RefreshSummary, pipeline::Error> {
+    ) -> Result<RefreshSummary, pipeline::Error> {
         let daemon = &self.config.daemon;
         let mut backoff = daemon.retry_backoff;
         let mut attempt = 1;
@@ -292,10 +293,10 @@ impl Shared {
 
 /// A run's final status from the error that ended it.
 fn status_of(error: &pipeline::Error) -> RunStatus {
-    match error {
-        pipeline::Error::Cancelled => RunStatus::Cancelled,
-        error if error.is_busy() => RunStatus::Skipped,
-        _ => RunStatus::Failed,
+    match error.outcome() {
+        Outcome::Cancelled => RunStatus::Cancelled,
+        Outcome::Skipped => RunStatus::Skipped,
+        Outcome::Running | Outcome::Succeeded | Outcome::Failed => RunStatus::Failed,
     }
 }
 

@@ -12,7 +12,8 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::engine::sqlite;
-use crate::pipeline::{self, Error, RefreshOptions, RefreshSummary};
+use crate::pipeline::{self, Error, RefreshOptions};
+use crate::report::RefreshSummary;
 use crate::rules::Rule;
 
 /// The demo's lethe.toml. The key is printed here on purpose: it guards synthetic data.

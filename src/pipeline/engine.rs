@@ -13,10 +13,11 @@
 
 use futures_util::future::BoxFuture;
 
-use super::refresh::{PlanOnly, RefreshOptions, RefreshSummary};
+use super::refresh::{PlanOnly, RefreshOptions};
 use super::{Error, mysql_refresh, refresh, sqlite_refresh};
 use crate::config::{Config, TargetConfig};
 use crate::engine::{mysql, sqlite};
+use crate::report::RefreshSummary;
 use crate::rules::RuleSet;
 
 /// What every engine does.

@@ -13,13 +13,14 @@ pub mod transform;
 
 pub use plan::{Plan, PlanProblems};
 pub use progress::{LiveProgress, ProgressSnapshot};
-pub use refresh::{PlanOnly, RefreshOptions, RefreshSummary, TableMoved, plan, plan_only, refresh};
+pub use refresh::{PlanOnly, RefreshOptions, plan, plan_only, refresh};
 pub use rollback::rollback;
 
 use crate::catalog::TableName;
 use crate::config::ConfigErrors;
 use crate::engine::postgres;
 use crate::engine::postgres::target::CheckFailure;
+use crate::report::Outcome;
 
 /// Why a refresh (or a plan) did not complete. The process exit code follows from it.
 #[derive(Debug, thiserror::Error)]
@@ -105,15 +106,6 @@ pub enum Error {
     /// Another run holds the target (an SQLite file's lock, a MySQL named lock).
     #[error("target {0} is being refreshed by another lethe run")]
     Busy(String),
-    /// The run history could not be read or written.
-    #[error("{0}")]
-    Audit(#[from] crate::audit::AuditError),
-    /// The run history could not be opened or written before a run: a run that cannot be
-    /// recorded does not start.
-    #[error(
-        "{0}; nothing was refreshed: every run is recorded before it starts (see [audit] in lethe.toml)"
-    )]
-    Unrecorded(crate::audit::AuditError),
 }
 
 impl Error {
@@ -137,6 +129,16 @@ impl Error {
         }
     }
 
+    /// How a run that ended with this error is recorded: another run holding the target
+    /// makes it `skipped`, a cancellation `cancelled`, anything else `failed`.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Cancelled => Outcome::Cancelled,
+            error if error.is_busy() => Outcome::Skipped,
+            _ => Outcome::Failed,
+        }
+    }
+
     /// The exit code this error ends the process with: 2 bad config, 3 refused, 4 leak
     /// found, 1 failed.
     pub fn exit_code(&self) -> u8 {
@@ -150,5 +152,22 @@ impl Error {
             Error::Leak(_) => 4,
             _ => 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_the_error() {
+        assert_eq!(Error::Cancelled.outcome(), Outcome::Cancelled);
+        let busy = Error::Database(postgres::Error::Busy {
+            database: "dev".into(),
+        });
+        assert_eq!(busy.outcome(), Outcome::Skipped);
+        assert!(busy.to_string().contains("being refreshed by another"));
+        assert_eq!(Error::Leak(2).outcome(), Outcome::Failed);
+        assert_eq!(Error::Busy("dev.sqlite".into()).outcome(), Outcome::Skipped);
     }
 }

@@ -18,12 +18,13 @@ use tracing::{info, warn};
 use super::Error;
 use super::plan::{Plan, PlanProblems};
 use super::progress::Progress;
-use super::refresh::{RefreshOptions, RefreshSummary, TableMoved};
+use super::refresh::RefreshOptions;
 use super::transform::RowTransform;
 use crate::config::{Config, ConfigError, ConfigErrors, TargetConfig};
 use crate::engine::mysql::catalog::{self, Schema};
 use crate::engine::mysql::{self, Endpoint, copy, exec, ident, literal, qualified, text_rows};
 use crate::mask::MaskingKey;
+use crate::report::{RefreshSummary, TableMoved};
 use crate::rules::RuleSet;
 
 /// The shadow database the new copy is built in.

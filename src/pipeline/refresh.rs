@@ -25,6 +25,7 @@ use crate::engine::postgres::{
     self, Endpoint, SchemaMap, Side, Snapshot, SourceSession, Target, catalog,
 };
 use crate::mask::MaskingKey;
+use crate::report::{RefreshSummary, TableMoved};
 use crate::rules::{Rule, RuleSet};
 
 /// How a refresh runs.
@@ -55,49 +56,6 @@ impl RefreshOptions {
             cancel: CancellationToken::new(),
             live: Arc::default(),
         }
-    }
-}
-
-/// What one table moved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableMoved {
-    /// The source table.
-    pub table: TableName,
-    /// Rows read from the source snapshot (skipped tables: 0); the pre-swap check found
-    /// the same count in the shadow.
-    pub rows: u64,
-    /// COPY text bytes read.
-    pub bytes: u64,
-}
-
-/// What a finished refresh moved.
-#[derive(Debug, Clone)]
-pub struct RefreshSummary {
-    /// The target's name in the config.
-    pub target: String,
-    /// Tables copied (skipped ones included: they are created empty).
-    pub tables: usize,
-    /// Rows written.
-    pub rows: u64,
-    /// COPY text bytes read from the source.
-    pub bytes: u64,
-    /// Every table of the plan, in plan order.
-    pub moved: Vec<TableMoved>,
-    /// sha256 of the rules in force (with the profile's overrides).
-    pub rules_fingerprint: [u8; 32],
-    /// Wall time from start to swap.
-    pub elapsed: Duration,
-}
-
-impl RefreshSummary {
-    /// Rows per second over the whole run.
-    pub fn rows_per_sec(&self) -> f64 {
-        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Megabytes (10^6) of COPY text per second over the whole run.
-    pub fn mb_per_sec(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
