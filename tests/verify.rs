@@ -6,9 +6,11 @@ mod common;
 
 use common::{KEY, TestDb, Workspace, expect_exit};
 use lethe::config::Config;
-use lethe::engine::postgres::{Endpoint, SchemaMap, Side, Target};
+use lethe::engine::Purpose;
+use lethe::engine::postgres::{Endpoint, Postgres, SchemaMap, Side, Target};
 use lethe::mask::MaskingKey;
 use lethe::pipeline;
+use lethe::rules::RuleSet;
 use lethe::verify::{TargetCopy, Verdict, VerifyOptions, verify_copy};
 
 const SCHEMA: &str = "
@@ -273,7 +275,8 @@ async fn the_library_checks_a_shadow_copy_before_a_swap() {
     let target =
         Target::new(Endpoint::parse(target_url, Side::Target).unwrap_or_else(|e| panic!("{e}")));
     let key = MaskingKey::new(KEY.as_bytes());
-    let planned = pipeline::plan(&config, None, false)
+    let rules = RuleSet::load(&config.masking.rules_dir, None).unwrap_or_else(|e| panic!("{e}"));
+    let planned = pipeline::planned::<Postgres>(&config, &rules, Purpose::Plan)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let schemas = planned.schemas.clone();

@@ -26,7 +26,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
         "plan for target `{}`, profile `{}` ({} source schemas: {})",
         args.target,
         profile.unwrap_or("default"),
-        pipeline::engine::of(config).name(),
+        planned.engine,
         planned.schemas.join(", ")
     );
     for table in &planned.plan.tables {

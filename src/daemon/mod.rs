@@ -715,18 +715,18 @@ mod tests {
 
     #[test]
     fn busy_is_skipped_cancel_is_cancelled_and_the_rest_failed() {
-        let busy = pipeline::Error::Database(postgres::Error::Busy {
+        let busy = pipeline::Error::from(postgres::Error::Busy {
             database: "dev".into(),
         });
         assert_eq!(status_of(&busy), RunStatus::Skipped);
         assert!(!busy.is_transient(), "a busy target is not retried");
         // An SQLite or MySQL target held by another run is skipped the same way.
-        let busy_file = pipeline::Error::Busy("dev.sqlite".into());
+        let busy_file = pipeline::Error::Engine(crate::engine::Error::Busy("dev.sqlite".into()));
         assert_eq!(status_of(&busy_file), RunStatus::Skipped);
         assert!(!busy_file.is_transient());
         assert_eq!(status_of(&pipeline::Error::Cancelled), RunStatus::Cancelled);
         assert_eq!(
-            status_of(&pipeline::Error::NoSuchSchema("x".into())),
+            status_of(&postgres::Error::NoSuchSchema("x".into()).into()),
             RunStatus::Failed
         );
     }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use sqlx::{Row, SqliteConnection};
 
 use crate::config::{Config, ConfigError, ConfigErrors};
-use crate::engine::sqlite;
+use crate::engine::sqlite::{self, Sqlite};
+use crate::engine::{Purpose, Snapshot};
 use crate::pipeline::{self, Error, RefreshOptions};
 use crate::report::RefreshSummary;
 use crate::rules::Rule;
@@ -183,7 +184,9 @@ async fn show(conn: &mut SqliteConnection) -> Result<(), Error> {
 /// Compares every masked value in dev with the real value of the same row in prod.
 async fn leak_check(config: &Config, conn: &mut SqliteConnection) -> Result<LeakCheck, Error> {
     let rules = crate::rules::RuleSet::load(&config.masking.rules_dir, None)?;
-    let (plan, _) = crate::pipeline::sqlite_refresh::plan(config, &rules).await?;
+    let planned = crate::pipeline::planned::<Sqlite>(config, &rules, Purpose::Plan).await?;
+    planned.snapshot.close().await?;
+    let plan = planned.plan;
     let key = crate::mask::MaskingKey::new(
         secrecy::ExposeSecret::expose_secret(&config.masking.key).as_bytes(),
     );

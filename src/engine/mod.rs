@@ -1,6 +1,354 @@
-//! Database engines. Each one reads a consistent snapshot of a source and writes a
-//! shadow copy into a target that only a final swap makes live.
+//! Database engines behind one contract. The refresh (`crate::pipeline`) is written once
+//! against these traits; each engine's folder implements all of them:
+//!
+//! - [`Snapshot`]: the source read-only at one instant: its catalog, its schema as the
+//!   engine rebuilds it, and [`Reader`]s that stream tables out inside that instant;
+//! - [`Target`]: the dev or staging database, locked for one run, with a shadow copy built
+//!   beside the live one ([`Writer`]s stream rows in), completed, checked, and swapped in
+//!   whole, or discarded; and the previous copy swapped back by a rollback.
+//!
+//! Rows travel as the engine's [`Engine::Batch`] (COPY text on PostgreSQL, typed cells on
+//! MySQL and SQLite); the masking between reader and writer is the pipeline's.
+//!
+//! An engine is added as one folder here that implements these traits, plus its line in
+//! [`Kind`] and its arm in [`with_engine!`], where the kind picks the type.
 
+mod error;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+
+pub use error::Error;
+
+use std::fmt;
+use std::future::Future;
+
+use futures_util::Stream;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+
+use crate::catalog::{Column, Table, TableName};
+use crate::config::{Config, TargetConfig};
+use crate::rows::Batch;
+
+/// Which engine a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `postgres://` or `postgresql://` (and anything else libpq reads).
+    Postgres,
+    /// `mysql://` or `mariadb://`.
+    Mysql,
+    /// `sqlite://<file>` or `sqlite:<file>`.
+    Sqlite,
+}
+
+impl Kind {
+    /// The engine of `url`, by its scheme.
+    pub fn of(url: &SecretString) -> Self {
+        let url = url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Kind::Sqlite
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Kind::Mysql
+        } else {
+            Kind::Postgres
+        }
+    }
+
+    /// The engine's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Postgres => postgres::Postgres::NAME,
+            Kind::Mysql => mysql::Mysql::NAME,
+            Kind::Sqlite => sqlite::Sqlite::NAME,
+        }
+    }
+}
+
+/// Runs `$body` with `$engine` naming the engine type of `$kind`: the one place where a
+/// [`Kind`] picks its implementation, so the code after it is written once, generically.
+macro_rules! with_engine {
+    ($kind:expr, $engine:ident => $body:expr) => {
+        match $kind {
+            $crate::engine::Kind::Postgres => {
+                type $engine = $crate::engine::postgres::Postgres;
+                $body
+            }
+            $crate::engine::Kind::Mysql => {
+                type $engine = $crate::engine::mysql::Mysql;
+                $body
+            }
+            $crate::engine::Kind::Sqlite => {
+                type $engine = $crate::engine::sqlite::Sqlite;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_engine;
+
+/// One engine: the types of its sessions, tied together so that a refresh written once
+/// can only ever hand a snapshot, a target and their rows to the engine they belong to.
+pub trait Engine: Sized + Send + Sync + 'static {
+    /// The engine's name, for messages.
+    const NAME: &'static str;
+    /// The source at one instant.
+    type Snapshot: Snapshot<Self>;
+    /// A connection inside the snapshot that streams tables out.
+    type Reader: Reader<Self>;
+    /// The source's schema as this engine rebuilds it in a shadow.
+    type Schema: Send + Sync;
+    /// The target, locked for one run.
+    type Target: Target<Self>;
+    /// A connection that streams rows into the shadow.
+    type Writer: Writer<Self>;
+    /// Rows on their way from a reader to a writer.
+    type Batch: Batch;
+}
+
+/// Why a snapshot is opened: a plan only reads the catalog; a refresh also locks the
+/// tables it copies against DDL for as long as it reads them (where the engine can).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `lethe plan`, `lethe check`, `lethe verify`.
+    Plan,
+    /// `lethe refresh`.
+    Refresh,
+}
+
+/// The source's tables at the snapshot's instant, and the schemas (namespaces) copied.
+#[derive(Debug)]
+pub struct SourceCatalog {
+    /// Every table of the copied schemas.
+    pub tables: Vec<Table>,
+    /// The copied schemas (PostgreSQL schemas; the database for MySQL; `main` for SQLite).
+    pub schemas: Vec<String>,
+}
+
+/// The source, read-only, at one instant. No method writes: "production is read-only"
+/// holds by construction, and the connections are opened read-only as well.
+pub trait Snapshot<E: Engine>: Sized + Send + Sync {
+    /// Opens the source and its snapshot, and reads the catalog inside it.
+    fn open(
+        config: &Config,
+        purpose: Purpose,
+    ) -> impl Future<Output = Result<(Self, SourceCatalog), Error>> + Send;
+
+    /// Whether `value` is a value of `column`'s type, for a `constant` rule: checked on the
+    /// source at plan time, so that no row fails later. Engines that store any text in
+    /// any column (SQLite) or convert on write (MySQL) accept every value.
+    fn accepts(
+        &mut self,
+        value: &str,
+        column: &Column,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The DDL that rebuilds `tables` (and what belongs to them: indexes, keys,
+    /// sequences, views, triggers) in a shadow; refuses what the engine cannot rebuild.
+    fn schema(
+        &mut self,
+        config: &Config,
+        tables: &[&Table],
+    ) -> impl Future<Output = Result<E::Schema, Error>> + Send;
+
+    /// How many readers may stream at once inside this snapshot.
+    fn readers(&self) -> usize;
+
+    /// Opens a reader that sees exactly this snapshot.
+    fn reader(&self) -> impl Future<Output = Result<E::Reader, Error>> + Send;
+
+    /// Ends the snapshot (and releases what it holds on the source).
+    fn close(self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// What a reader streamed out of one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streamed {
+    /// Rows read.
+    pub rows: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Streams tables out of the snapshot.
+pub trait Reader<E: Engine>: Send + 'static {
+    /// Sends `columns` of every row of `table` into `out`, in batches of bounded size,
+    /// until the table ends or `out` is closed (the writer failed: its error is the one
+    /// reported). Generated columns are never asked for: the target computes them.
+    fn read(
+        &mut self,
+        table: &Table,
+        columns: &[&Column],
+        out: mpsc::Sender<E::Batch>,
+    ) -> impl Future<Output = Result<Streamed, Error>> + Send;
+}
+
+/// The dev or staging database, locked for one run. Every write goes into the shadow
+/// copy; only [`Target::swap`] changes what the database's users see.
+pub trait Target<E: Engine>: Sized + Send + Sync {
+    /// Whether `after_refresh` hooks can run in this engine's shadow.
+    const HOOKS: bool;
+    /// Whether [`Target::check_shadow`] compares with the source, which then stays open
+    /// (and locked) until the checks are done rather than closing after the copy.
+    const CHECKS_READ_SOURCE: bool;
+
+    /// Takes the target for one run: refuses a target that is the source (or any of its
+    /// work copies), takes the run lock (one run per target at a time, `Busy` if another
+    /// run holds it), and drops what a killed run left. Changes nothing users see.
+    fn lock(
+        config: &Config,
+        target: &TargetConfig,
+        source: &E::Snapshot,
+        schemas: &[String],
+    ) -> impl Future<Output = Result<Self, Error>> + Send;
+
+    /// Creates the empty shadow: tables without indexes or keys, ready for rows.
+    fn create_shadow(
+        &mut self,
+        schema: &E::Schema,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// How many writers may load at once.
+    fn writers(&self) -> usize;
+
+    /// Opens a writer into the shadow.
+    fn writer(&self) -> impl Future<Output = Result<E::Writer, Error>> + Send;
+
+    /// Completes the shadow after its rows: indexes and keys (on up to `jobs` connections),
+    /// foreign keys, sequences, views, triggers.
+    fn finish_shadow(
+        &mut self,
+        schema: &E::Schema,
+        jobs: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Checks the shadow before it may be swapped in: the rows read from the source
+    /// (`copied`) are all there, and every constraint holds (no worse than in `source`,
+    /// given when [`Target::CHECKS_READ_SOURCE`]). Returns what failed; nothing failed
+    /// is an empty list.
+    fn check_shadow(
+        &mut self,
+        schema: &E::Schema,
+        copied: &[(TableName, u64)],
+        source: Option<&E::Snapshot>,
+        jobs: usize,
+    ) -> impl Future<Output = Result<Vec<CheckFailure>, Error>> + Send;
+
+    /// Runs an `after_refresh` hook (the file's text) in the shadow.
+    fn run_hook(&mut self, sql: &str) -> impl Future<Output = Result<(), HookError>> + Send;
+
+    /// Makes the shadow live in one atomic step; the replaced copy is kept for a rollback
+    /// when `keep_previous`. Once begun it completes or changes nothing.
+    fn swap(
+        &mut self,
+        schema: &E::Schema,
+        keep_previous: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Drops this run's shadow after a failure; the live copy was never touched.
+    fn discard(&mut self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Swaps the previous copy back in (the live one becomes the previous), under the same
+    /// lock as a refresh, reading no source.
+    fn rollback(target: &TargetConfig) -> impl Future<Output = Result<Rollback, Error>> + Send;
+}
+
+/// Why a load stopped: the engine failed, or the batches' producer (the masking stage)
+/// did, and the load was aborted.
+#[derive(Debug)]
+pub enum WriteError<X> {
+    /// The batches' stream yielded this error; the load was aborted.
+    Upstream(X),
+    /// The target refused or failed.
+    Engine(Error),
+}
+
+impl<X> From<Error> for WriteError<X> {
+    fn from(error: Error) -> Self {
+        WriteError::Engine(error)
+    }
+}
+
+/// Streams rows into the shadow.
+pub trait Writer<E: Engine>: Send + 'static {
+    /// Loads `batches` into the shadow table of `table` (named as in the source), in the
+    /// order `columns` were read, and returns the rows the target confirmed.
+    fn write<S, X>(
+        &mut self,
+        table: &Table,
+        columns: &[&Column],
+        batches: S,
+    ) -> impl Future<Output = Result<u64, WriteError<X>>> + Send
+    where
+        S: Stream<Item = Result<E::Batch, X>> + Send,
+        X: Send;
+}
+
+/// A pre-swap check that failed: the table, domain or sequence (by its live name) and
+/// what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct CheckFailure {
+    /// The object, named as it is after the swap.
+    pub object: TableName,
+    /// What is wrong. Never holds a cell value.
+    pub problem: String,
+}
+
+impl fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.object, self.problem)
+    }
+}
+
+/// Why an `after_refresh` hook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// A statement of the hook failed; `position` is the 1-based character offset into the
+    /// hook's text that the server reported, if any.
+    #[error("{failure}")]
+    Sql {
+        /// The error, cell values redacted.
+        failure: String,
+        /// Where in the file.
+        position: Option<usize>,
+    },
+    /// The hook wrote to (or altered) tables of the live copy.
+    #[error(
+        "it changed the live {} (names qualified with a copied schema name reach the live copy: write them unqualified; the hook runs with search_path set to the shadow)",
+        if .0.len() == 1 { format!("table {}", .0[0]) } else { format!("tables {}", .0.join(", ")) }
+    )]
+    WroteLive(Vec<String>),
+    /// The hook committed or rolled back lethe's transaction itself.
+    #[error(
+        "it ended the transaction it runs in (COMMIT or ROLLBACK in the file); lethe runs each hook in a transaction of its own and commits it"
+    )]
+    EndedTransaction,
+    /// Setting up or finishing the hook's session failed.
+    #[error(transparent)]
+    Database(#[from] Error),
+}
+
+/// What `rollback` found, or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollback {
+    /// The previous copy of these schemas is live again; the replaced one is the previous copy.
+    Done {
+        /// The schemas that changed places.
+        schemas: Vec<String>,
+    },
+    /// No swap by lethe is recorded in this target.
+    NeverSwapped,
+    /// The last swap kept no previous copy (`keep_previous = 0`).
+    NoPrevious {
+        /// The schemas of the last swap.
+        schemas: Vec<String>,
+    },
+    /// Something that the last swap did not make stands where the exchange must put
+    /// another; nothing was changed.
+    Blocked {
+        /// What is in the way.
+        schema: String,
+        /// Why it is not lethe's to move.
+        reason: String,
+    },
+}

@@ -1,200 +1,206 @@
-//! One table's stream: source COPY out -> (mask stage) -> target COPY in, through bounded
-//! channels, so memory stays the same whatever the table's size.
+//! The copy stage: every table, largest first, on as many workers as both engines' sides
+//! allow. Each worker keeps one reader (inside the snapshot) and one writer for all its
+//! tables, and moves a table through bounded channels: reader -> masking on the rayon
+//! pool -> writer, so memory stays the same whatever the table's size.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{StreamExt, TryStreamExt};
-use tokio::sync::{mpsc, oneshot};
+use futures_util::future::try_join_all;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tracing::{debug, info};
 
 use super::Error;
-use super::plan::TablePlan;
-use super::progress::TableProgress;
-use super::transform::RowTransform;
-use crate::catalog::TableName;
-use sqlx::postgres::PgConnection;
+use super::progress::{Progress, TableProgress};
+use super::refresh::RefreshOptions;
+use crate::catalog::Column;
+use crate::engine::{Engine, Reader, Snapshot, Target, Writer};
+use crate::mask::MaskingKey;
+use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
+use crate::report::TableMoved;
+use crate::rows::Batch;
 
-use crate::engine::postgres::{self, SnapshotReader, Target, copy_text::NEWLINE, sql};
-
-/// Rows are sent on in batches of about this many bytes: large enough that per-batch
-/// costs vanish, small enough that memory stays flat.
-const BATCH_BYTES: usize = 512 * 1024;
-/// Batches waiting between the reader and the writer, per table.
+/// Batches waiting between the reader and the masking stage, per table.
 const CHANNEL_DEPTH: usize = 4;
 /// Batches being masked at once, per table.
 const MASK_IN_FLIGHT: usize = 2;
 
-/// What one table's copy moved.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CopyStats {
-    /// Rows written.
-    pub rows: u64,
-    /// COPY text bytes read from the source.
-    pub bytes: u64,
+/// Copies every table of the plan that is not skipped, and returns what each table
+/// moved, in plan order (skipped tables with 0 rows).
+pub(super) async fn copy_all<E>(
+    plan: &Arc<Plan>,
+    snapshot: &E::Snapshot,
+    target: &E::Target,
+    key: &Arc<MaskingKey>,
+    options: &RefreshOptions,
+) -> Result<Vec<TableMoved>, Error>
+where
+    E: Engine,
+    E::Batch: Maskable,
+{
+    let progress = Progress::new(options.progress, Arc::clone(&options.live));
+    let mut order: Vec<usize> = (0..plan.tables.len())
+        .filter(|&i| !plan.tables[i].skip)
+        .collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.size_bytes));
+    let workers = options
+        .jobs
+        .max(1)
+        .min(snapshot.readers())
+        .min(target.writers())
+        .min(order.len());
+    let queue: VecDeque<Job> = order
+        .into_iter()
+        .map(|index| {
+            let table = &plan.tables[index];
+            Job {
+                index,
+                transform: table
+                    .masks_anything()
+                    .then(|| Arc::new(RowTransform::new(table, Arc::clone(key)))),
+                bar: progress.table(&table.table.name.to_string(), table.table.estimated_rows),
+            }
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(queue));
+    // The progress lines already say when a table is done.
+    let quiet = options.progress;
+
+    let sides = try_join_all(
+        (0..workers)
+            .map(|_| async { Ok::<_, Error>((snapshot.reader().await?, target.writer().await?)) }),
+    )
+    .await?;
+    let mut tasks = JoinSet::new();
+    for (mut reader, mut writer) in sides {
+        let (plan, queue) = (Arc::clone(plan), Arc::clone(&queue));
+        tasks.spawn(async move {
+            let mut moved = Vec::new();
+            loop {
+                let next = queue.lock().await.pop_front();
+                let Some(mut job) = next else {
+                    return Ok::<_, Error>(moved);
+                };
+                let table = &plan.tables[job.index];
+                let started = Instant::now();
+                let streamed = copy_table::<E>(
+                    &mut reader,
+                    &mut writer,
+                    table,
+                    job.transform.take(),
+                    &mut job.bar,
+                )
+                .await?;
+                let seconds = started.elapsed().as_secs_f64();
+                if quiet {
+                    debug!(table = %table.table.name, rows = streamed.rows, bytes = streamed.bytes, seconds, "table copied");
+                } else {
+                    info!(table = %table.table.name, rows = streamed.rows, bytes = streamed.bytes, seconds, "table copied");
+                }
+                moved.push((job.index, streamed));
+            }
+        });
+    }
+    // The first failure ends the run: returning drops the set, which aborts the others.
+    let mut tables: Vec<TableMoved> = plan
+        .tables
+        .iter()
+        .map(|t| TableMoved {
+            table: t.table.name.clone(),
+            rows: 0,
+            bytes: 0,
+        })
+        .collect();
+    while let Some(done) = tasks.join_next().await {
+        for (index, streamed) in done?? {
+            tables[index].rows = streamed.rows;
+            tables[index].bytes = streamed.bytes;
+        }
+    }
+    Ok(tables)
 }
 
-/// Copies one table of the plan into its shadow table, on a reader inside the run's
-/// snapshot and a writer to the target that the caller reuses from table to table.
-pub async fn copy_table(
-    reader: &mut SnapshotReader,
-    writer_conn: &mut PgConnection,
-    shadow: &TableName,
-    plan: &TablePlan,
+/// One table waiting for a worker.
+struct Job {
+    index: usize,
+    transform: Option<Arc<RowTransform>>,
+    bar: TableProgress,
+}
+
+/// Moves one table: the reader fills the channel, the masking stage (when the table
+/// masks anything) changes each batch on the rayon pool, the writer loads them. The rows
+/// read must be the rows the target confirms.
+async fn copy_table<E>(
+    reader: &mut E::Reader,
+    writer: &mut E::Writer,
+    table: &TablePlan,
     transform: Option<Arc<RowTransform>>,
     progress: &mut TableProgress,
-) -> Result<CopyStats, Error> {
+) -> Result<crate::engine::Streamed, Error>
+where
+    E: Engine,
+    E::Batch: Maskable,
+{
     progress.start();
-    let name = &plan.table.name;
-    let columns: Vec<&str> = plan
-        .columns
-        .iter()
-        .map(|c| c.column.name.as_str())
-        .collect();
-    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-
+    let columns: Vec<&Column> = table.columns.iter().map(|c| &c.column).collect();
+    let (tx, rx) = mpsc::channel::<E::Batch>(CHANNEL_DEPTH);
     let read = async {
-        let mut rows_out = reader
-            .copy_out(name, &columns, plan.table.partitioned)
-            .await?;
-        let mut batch = BytesMut::with_capacity(BATCH_BYTES);
-        let mut stats = CopyStats::default();
-        while let Some(row) = rows_out.next().await {
-            let row = row.map_err(postgres::Error::query(format!("reading {name}")))?;
-            stats.rows += 1;
-            stats.bytes += row.len() as u64;
-            batch.extend_from_slice(&row);
-            if batch.len() >= BATCH_BYTES {
-                let full = std::mem::replace(&mut batch, BytesMut::with_capacity(BATCH_BYTES));
-                if tx.send(full.freeze()).await.is_err() {
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            // A closed channel means the writer failed; its error is the one reported.
-            let _ = tx.send(batch.freeze()).await;
-        }
-        drop(tx);
-        Ok::<_, Error>(stats)
+        reader
+            .read(&table.table, &columns, tx)
+            .await
+            .map_err(Error::from)
     };
-
+    let batches = receiver_stream(rx);
+    let masked = match transform {
+        Some(transform) => batches
+            .map(move |batch| mask_on_pool(Arc::clone(&transform), batch))
+            .buffered(MASK_IN_FLIGHT)
+            .boxed(),
+        None => batches.map(Ok::<_, Error>).boxed(),
+    };
+    let counted = masked.inspect(|batch| {
+        if let Ok(batch) = batch {
+            progress.add(batch.rows(), batch.source_bytes());
+        }
+    });
     let write = async {
-        let batches = tokio_stream(rx);
-        let mut batches = match transform {
-            Some(transform) => batches
-                .map(move |batch| mask_on_pool(Arc::clone(&transform), batch))
-                .buffered(MASK_IN_FLIGHT)
-                .boxed(),
-            None => batches.map(Ok::<Bytes, Error>).boxed(),
-        };
-        // COPY FREEZE needs the table emptied in the same transaction; PostgreSQL refuses
-        // it on a partitioned table.
-        let freeze = !plan.table.partitioned;
-        if freeze {
-            let begin = format!("BEGIN; TRUNCATE {}", sql::qualified(shadow));
-            sqlx::raw_sql(sql::safe(begin))
-                .execute(&mut *writer_conn)
-                .await
-                .map_err(postgres::Error::query(format!("writing {name}")))?;
-        }
-        let mut copy_in = Target::copy_in(writer_conn, shadow, &columns, freeze).await?;
-        let mut written = 0u64;
-        loop {
-            let batch = match batches.try_next().await {
-                Ok(Some(batch)) => batch,
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = copy_in.abort("lethe: masking failed").await;
-                    return Err(e);
-                }
-            };
-            let rows = memchr::memchr_iter(NEWLINE, &batch).count() as u64;
-            let bytes = batch.len() as u64;
-            if let Err(e) = copy_in.send(batch).await {
-                return Err(postgres::Error::query(format!("writing {name}"))(e).into());
-            }
-            written += rows;
-            progress.add(rows, bytes);
-        }
-        let confirmed = match copy_in.finish().await {
-            Ok(confirmed) => confirmed,
-            Err(error) => return Err(rejected(writer_conn, shadow, name, error).await),
-        };
-        if freeze {
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut *writer_conn)
-                .await
-                .map_err(postgres::Error::query(format!("writing {name}")))?;
-        }
-        Ok::<_, Error>((written, confirmed))
+        writer
+            .write(&table.table, &columns, counted)
+            .await
+            .map_err(Error::from)
     };
-
-    let (stats, (written, confirmed)) = tokio::try_join!(read, write)?;
-    if stats.rows != written || written != confirmed {
+    let (streamed, confirmed) = tokio::try_join!(read, write)?;
+    if streamed.rows != confirmed {
         return Err(Error::RowCount {
-            table: name.clone(),
-            read: stats.rows,
-            written: written.min(confirmed),
+            table: table.table.name.clone(),
+            read: streamed.rows,
+            written: confirmed,
         });
     }
     progress.finish();
-    Ok(stats)
-}
-
-/// Describes a write the target refused, naming the columns of the violated constraint
-/// (PostgreSQL names only the constraint) and never the row's values.
-async fn rejected(
-    conn: &mut PgConnection,
-    shadow: &TableName,
-    name: &TableName,
-    error: sqlx::Error,
-) -> Error {
-    let constraint = error
-        .as_database_error()
-        .and_then(|e| e.constraint())
-        .map(str::to_owned);
-    let mut what = format!("writing {name}");
-    if let Some(constraint) = constraint {
-        // The failed COPY left the transaction aborted; end it to ask the catalog.
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-        let columns: Option<String> = sqlx::query_scalar(
-            "SELECT string_agg(a.attname, ', ' ORDER BY a.attnum)
-             FROM pg_constraint c
-             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
-             WHERE c.conrelid = $1::regclass AND c.conname = $2",
-        )
-        .bind(sql::qualified(shadow))
-        .bind(&constraint)
-        .fetch_one(&mut *conn)
-        .await
-        .ok()
-        .flatten();
-        if let Some(columns) = columns {
-            what = format!("writing {name} (column {columns})");
-        }
-    }
-    postgres::Error::query(what)(error).into()
+    Ok(streamed)
 }
 
 /// Masks a batch on the rayon pool: CPU work stays off the async workers.
-async fn mask_on_pool(transform: Arc<RowTransform>, batch: Bytes) -> Result<Bytes, Error> {
+async fn mask_on_pool<B: Maskable>(transform: Arc<RowTransform>, batch: B) -> Result<B, Error> {
     let (done, result) = oneshot::channel();
     rayon::spawn(move || {
         // A panicking masker must fail this run, not abort the process and strand the shadow.
         let masked =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform.apply(&batch)));
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| batch.masked(&transform)));
         if let Ok(masked) = masked {
             let _ = done.send(masked);
         }
     });
     match result.await {
-        Ok(masked) => Ok(Bytes::from(masked?)),
+        Ok(masked) => Ok(masked?),
         Err(_) => Err(Error::MaskWorkerLost),
     }
 }
 
-fn tokio_stream<T: Send + 'static>(
-    mut rx: mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send {
+fn receiver_stream<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl Stream<Item = T> + Send {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -1,25 +1,24 @@
-//! A refresh from start to end: plan, snapshot, shadow schema, parallel table streams,
-//! post-data, swap.
+//! The refresh, written once for every engine: plan -> snapshot -> shadow -> copy (read,
+//! mask, write) -> checks -> swap. [`refresh`] (in `refresh.rs`) reads as the whole run;
+//! `copy.rs` is its copy stage; the engines behind it are `crate::engine`'s.
 
-pub mod copy;
-pub mod engine;
-pub mod mysql_refresh;
-pub mod plan;
+mod copy;
+mod leak_check;
+mod planned;
 pub mod progress;
-pub mod refresh;
-pub mod rollback;
-pub mod sqlite_refresh;
-pub mod transform;
+mod refresh;
+mod rollback;
 
-pub use plan::{Plan, PlanProblems};
+pub use leak_check::LeakCheck;
+pub use planned::{PlanOnly, Planned, plan_only, planned};
 pub use progress::{LiveProgress, ProgressSnapshot};
-pub use refresh::{PlanOnly, RefreshOptions, plan, plan_only, refresh};
+pub use refresh::{RefreshOptions, refresh};
 pub use rollback::rollback;
 
 use crate::catalog::TableName;
 use crate::config::ConfigErrors;
-use crate::engine::postgres;
-use crate::engine::postgres::target::CheckFailure;
+use crate::engine::{self, CheckFailure};
+use crate::plan::{PlanProblems, TransformError};
 use crate::report::Outcome;
 
 /// Why a refresh (or a plan) did not complete. The process exit code follows from it.
@@ -31,12 +30,12 @@ pub enum Error {
     /// Columns or tables without rules, or rules that cannot apply (exit 3).
     #[error("{0}")]
     Unmapped(#[from] PlanProblems),
-    /// The database failed, or refused (the target is the source: exit 3).
+    /// The source or the target failed, or refused (the target is the source: exit 3).
     #[error(transparent)]
-    Database(#[from] postgres::Error),
+    Engine(#[from] engine::Error),
     /// A row could not be masked.
     #[error(transparent)]
-    Transform(#[from] transform::TransformError),
+    Transform(#[from] TransformError),
     /// Fewer or more rows arrived than were read: never swap such a copy in.
     #[error("{table}: read {read} rows but the target stored {written}")]
     RowCount {
@@ -50,18 +49,6 @@ pub enum Error {
     /// A masking worker vanished (it panicked).
     #[error("a masking worker stopped unexpectedly")]
     MaskWorkerLost,
-    /// A table appeared between listing the source and locking it: start again.
-    #[error("the source schema changed while the run started ({0} is new); run it again")]
-    SourceChanged(TableName),
-    /// A configured schema does not exist in the source.
-    #[error("schema `{0}` (listed in [source] schemas) does not exist in the source")]
-    NoSuchSchema(String),
-    /// Extensions live in copied schemas: their objects cannot be rebuilt in a shadow.
-    #[error(
-        "refusing to refresh: extensions live in copied schemas ({}); install them in a schema of their own (ALTER EXTENSION ... SET SCHEMA extensions) or leave that schema out of [source] schemas",
-        .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
-    )]
-    ExtensionInCopiedSchema(Vec<(String, String)>),
     /// A check of the shadow before the swap failed: the shadow was dropped, the live copy
     /// is untouched.
     #[error(
@@ -74,7 +61,7 @@ pub enum Error {
         "after_refresh hook {hook}: {problem}; the new copy was not swapped in (the live copy is untouched)"
     )]
     Hook {
-        /// The file, with `:line:column` when PostgreSQL said where.
+        /// The file, with `:line:column` when the server said where.
         hook: String,
         /// What went wrong.
         problem: String,
@@ -87,9 +74,6 @@ pub enum Error {
         "refusing to swap: the leak check found real source values in {0} column(s) of the new copy; it was dropped and the live copy is untouched (run `lethe verify` for details)"
     )]
     Leak(usize),
-    /// A copy worker still held the snapshot after all workers ended (a bug).
-    #[error("internal error: the source snapshot is still in use after the copy")]
-    SnapshotStillShared,
     /// A task panicked or was cancelled.
     #[error("a copy task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -97,25 +81,39 @@ pub enum Error {
     /// live copy is untouched.
     #[error("cancelled before the swap; the live copy is untouched")]
     Cancelled,
-    /// An SQLite file could not be read, built or swapped in.
-    #[error(transparent)]
-    Sqlite(#[from] crate::engine::sqlite::Error),
-    /// A MySQL/MariaDB database could not be read, built or swapped in.
-    #[error(transparent)]
-    Mysql(#[from] crate::engine::mysql::Error),
-    /// Another run holds the target (an SQLite file's lock, a MySQL named lock).
-    #[error("target {0} is being refreshed by another lethe run")]
-    Busy(String),
+}
+
+/// Each engine's own errors, through [`engine::Error`].
+macro_rules! from_engine_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Error {
+            fn from(error: $error) -> Self {
+                Error::Engine(error.into())
+            }
+        }
+    )*};
+}
+
+from_engine_errors!(
+    engine::postgres::Error,
+    engine::mysql::Error,
+    engine::sqlite::Error
+);
+
+impl From<engine::WriteError<Error>> for Error {
+    fn from(error: engine::WriteError<Error>) -> Self {
+        match error {
+            engine::WriteError::Upstream(error) => error,
+            engine::WriteError::Engine(error) => error.into(),
+        }
+    }
 }
 
 impl Error {
     /// Whether another run holds the target (any engine's lock): such a run is skipped,
     /// not failed, and not retried.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(postgres::Error::Busy { .. }) | Error::Busy(_)
-        )
+        matches!(self, Error::Engine(error) if error.is_busy())
     }
 
     /// Whether the same run may succeed if tried again later (a dropped connection, a
@@ -123,8 +121,8 @@ impl Error {
     /// column, bad rules, a leak).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Database(error) => error.is_transient(),
-            Error::MaskWorkerLost | Error::SourceChanged(_) | Error::Task(_) => true,
+            Error::Engine(error) => error.is_transient(),
+            Error::MaskWorkerLost | Error::Task(_) => true,
             _ => false,
         }
     }
@@ -143,12 +141,10 @@ impl Error {
     /// found, 1 failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::NoSuchSchema(_) => 2,
-            Error::Unmapped(_) | Error::ExtensionInCopiedSchema(_) => 3,
-            Error::Database(postgres::Error::TargetIsSource { .. }) => 3,
-            Error::Sqlite(crate::engine::sqlite::Error::TargetIsSource(_)) => 3,
-            Error::Mysql(crate::engine::mysql::Error::TargetIsSource(_)) => 3,
-            Error::Mysql(crate::engine::mysql::Error::Url { .. }) => 2,
+            Error::Config(_) => 2,
+            Error::Engine(error) if error.is_config() => 2,
+            Error::Unmapped(_) => 3,
+            Error::Engine(error) if error.is_refusal() => 3,
             Error::Leak(_) => 4,
             _ => 1,
         }
@@ -158,16 +154,21 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::postgres;
 
     #[test]
     fn outcomes_follow_the_error() {
         assert_eq!(Error::Cancelled.outcome(), Outcome::Cancelled);
-        let busy = Error::Database(postgres::Error::Busy {
-            database: "dev".into(),
-        });
+        let busy = Error::Engine(
+            postgres::Error::Busy {
+                database: "dev".into(),
+            }
+            .into(),
+        );
         assert_eq!(busy.outcome(), Outcome::Skipped);
         assert!(busy.to_string().contains("being refreshed by another"));
         assert_eq!(Error::Leak(2).outcome(), Outcome::Failed);
-        assert_eq!(Error::Busy("dev.sqlite".into()).outcome(), Outcome::Skipped);
+        let busy_file = Error::Engine(engine::Error::Busy("dev.sqlite".into()));
+        assert_eq!(busy_file.outcome(), Outcome::Skipped);
     }
 }

@@ -28,7 +28,8 @@ use crate::config::{Config, ConfigErrors};
 use crate::engine::postgres::sql::{ident, qualified, safe};
 use crate::engine::postgres::{self, Endpoint, Side, SourceSession, catalog};
 use crate::mask::{self, BuildError, MaskerSpec};
-use crate::pipeline::{self, Plan, PlanProblems};
+use crate::pipeline;
+use crate::plan::{Plan, PlanProblems};
 use crate::rules::RuleSet;
 use crate::verify::detect::tokens;
 
@@ -226,7 +227,9 @@ pub async fn scan(config: &Config, options: &ScanOptions) -> Result<ScanReport, 
     let copied = match &config.source.schemas {
         Some(wanted) => {
             if let Some(missing) = wanted.iter().find(|s| !all.contains(s)) {
-                return Err(pipeline::Error::NoSuchSchema(missing.clone()).into());
+                return Err(
+                    pipeline::Error::from(postgres::Error::NoSuchSchema(missing.clone())).into(),
+                );
             }
             wanted.clone()
         }
@@ -234,7 +237,9 @@ pub async fn scan(config: &Config, options: &ScanOptions) -> Result<ScanReport, 
     };
     let schemas = match &options.schema {
         Some(schema) if copied.contains(schema) => vec![schema.clone()],
-        Some(schema) => return Err(pipeline::Error::NoSuchSchema(schema.clone()).into()),
+        Some(schema) => {
+            return Err(pipeline::Error::from(postgres::Error::NoSuchSchema(schema.clone())).into());
+        }
         None => copied,
     };
     let mut snapshot = session.begin_snapshot(&[], NO_LOCK_WAIT).await?;

@@ -36,10 +36,13 @@ use tracing::debug;
 
 use crate::catalog::{TableName, TypeKind};
 use crate::config::{Config, ConfigErrors};
-use crate::engine::postgres::{self, Endpoint, SchemaMap, Side, Snapshot, Target, catalog};
+use crate::engine::Purpose;
+use crate::engine::postgres::Postgres;
+use crate::engine::postgres::{Endpoint, SchemaMap, Side, Snapshot, Target, catalog};
 use crate::mask::MaskingKey;
-use crate::pipeline::{self, Error, Plan};
-use crate::rules::Rule;
+use crate::pipeline::{self, Error};
+use crate::plan::Plan;
+use crate::rules::{Rule, RuleSet};
 
 use sample::{ColumnSample, HashSet64, ValueHasher};
 use scan::{Conns, Ctx, Stage};
@@ -335,7 +338,8 @@ pub async fn verify(
 ) -> Result<VerifyReport, Error> {
     let target_config = config.target(target_name).map_err(ConfigErrors::from)?;
     let target = Target::new(Endpoint::parse(&target_config.url, Side::Target)?);
-    let mut planned = pipeline::plan(config, target_config.profile.as_deref(), false).await?;
+    let rules = RuleSet::load(&config.masking.rules_dir, target_config.profile.as_deref())?;
+    let mut planned = pipeline::planned::<Postgres>(config, &rules, Purpose::Plan).await?;
     if !planned.problems.is_empty() {
         return Err(std::mem::take(&mut planned.problems).into());
     }
@@ -750,7 +754,7 @@ fn patterns(jobs: &mut [Job], options: &VerifyOptions) -> (Result<Patterns, Stri
                     continue;
                 };
                 decoded.clear();
-                postgres::copy_text::decode(value, &mut decoded);
+                crate::rows::copy_text::decode(value, &mut decoded);
                 let text = String::from_utf8_lossy(&decoded);
                 if text.chars().count() < options.deep_min_chars {
                     deep.skipped_short += 1;

@@ -10,11 +10,11 @@ use sqlx::postgres::PgConnection;
 
 use super::sample::{HashSet64, ValueHasher};
 use super::{Job, Patterns, VerifyOptions, detect};
-use crate::engine::postgres::copy_text::{self, DELIMITER, NEWLINE, NULL};
 use crate::engine::postgres::sql::{column_list, literal, qualified, safe};
 use crate::engine::postgres::{self, SnapshotReader, Target};
 use crate::mask::MaskingKey;
 use crate::pipeline::Error;
+use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
 use crate::rules::Rule;
 
 /// A worker's two connections: one inside the source snapshot, one read-only session on

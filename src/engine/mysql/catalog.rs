@@ -175,7 +175,7 @@ pub async fn schema(
         )
         .await?;
         let sql = rows.first().and_then(|r| r.get(1).cloned().flatten());
-        let sql = sql.ok_or_else(|| Error::Check(format!("{what}: no CREATE TABLE returned")))?;
+        let sql = sql.ok_or_else(|| Error::Catalog(format!("{what}: no CREATE TABLE returned")))?;
         schema.tables.insert(name.clone(), sql);
     }
     let db = literal(database);

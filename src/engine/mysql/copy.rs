@@ -1,16 +1,18 @@
-//! Copies one table's rows between MySQL servers: read in the text protocol inside the
-//! source snapshot (every value arrives as the server prints it, so DECIMAL, DATETIME(6)
-//! and JSON keep their exact text), masked row by row, and written in multi-row
-//! `INSERT`s whose values are bound: text as text, bytes as bytes, each converted by the
-//! target server to the column's type.
+//! Rows between MySQL servers: read in the text protocol inside the source snapshot
+//! (every value arrives as the server prints it, so DECIMAL, DATETIME(6) and JSON keep
+//! their exact text), and written in multi-row `INSERT`s whose values are bound: text as
+//! text, bytes as bytes, each converted by the target server to the column's type.
 
-use futures_util::TryStreamExt;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::MySqlConnection;
+use tokio::sync::{Mutex, mpsc};
 
-use super::{Error, catalog, ident, qualified, raw_field, safe};
-use crate::pipeline::plan::TablePlan;
-use crate::pipeline::progress::TableProgress;
-use crate::pipeline::transform::RowTransform;
+use super::{Error, Mysql, catalog, ident, qualified, raw_field, safe};
+use crate::catalog::{Column, Table};
+use crate::engine::{self, Streamed, WriteError};
+use crate::rows::{Cell, Cells};
 
 /// The most placeholders one prepared statement may have.
 const MAX_BINDS: usize = 65_535;
@@ -19,172 +21,194 @@ const MAX_ROWS: usize = 2_000;
 /// Per-value overhead of the binary protocol (length prefix, type), counted against
 /// `max_allowed_packet`.
 const VALUE_OVERHEAD: usize = 9;
+/// A batch on its way holds about this many bytes of values.
+const BATCH_BYTES: usize = 512 * 1024;
 
-/// One value as read.
-#[derive(Debug, Clone, PartialEq)]
-enum Cell {
-    /// NULL.
-    Null,
-    /// Text, as the server printed it.
-    Text(String),
-    /// Bytes: binary columns, and text that is not UTF-8.
-    Bytes(Vec<u8>),
+/// Streams tables out of the snapshot's connection.
+pub struct Reader {
+    pub(super) conn: Arc<Mutex<MySqlConnection>>,
+    pub(super) database: String,
 }
 
-impl Cell {
-    fn read(raw: Option<&[u8]>, bytes: bool) -> Self {
-        match raw {
-            None => Cell::Null,
-            Some(b) if bytes => Cell::Bytes(b.to_vec()),
-            Some(b) => match String::from_utf8(b.to_vec()) {
-                Ok(text) => Cell::Text(text),
-                Err(e) => Cell::Bytes(e.into_bytes()),
-            },
-        }
-    }
-
-    fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            Cell::Null => None,
-            Cell::Text(t) => Some(t.as_str().into()),
-            Cell::Bytes(b) => Some(String::from_utf8_lossy(b)),
-        }
-    }
-
-    fn size(&self) -> usize {
-        match self {
-            Cell::Null => 0,
-            Cell::Text(t) => t.len(),
-            Cell::Bytes(b) => b.len(),
-        }
-    }
-}
-
-/// What one table's copy moved.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Copied {
-    /// Rows read and written.
-    pub rows: u64,
-    /// Bytes of values read.
-    pub bytes: u64,
-}
-
-/// Copies `table`'s rows from database `from` on `source` into database `to` on
-/// `target`, masked by `transform` (none: the table keeps every column). One `INSERT`
-/// carries at most `max_packet` bytes of values.
-#[allow(clippy::too_many_arguments)]
-pub async fn copy_table(
-    source: &mut MySqlConnection,
-    from: &str,
-    target: &mut MySqlConnection,
-    to: &str,
-    table: &TablePlan,
-    transform: Option<&RowTransform>,
-    max_packet: usize,
-    progress: &mut TableProgress,
-) -> Result<Copied, crate::pipeline::Error> {
-    let name = &table.table.name.name;
-    let columns: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| ident(&c.column.name))
-        .collect();
-    let bytes: Vec<bool> = table
-        .columns
-        .iter()
-        .map(|c| catalog::is_bytes(&c.column.type_name))
-        .collect();
-    let per_batch = MAX_ROWS.min(MAX_BINDS / columns.len().max(1)).max(1);
-    let select = format!(
-        "SELECT {} FROM {}",
-        columns.join(", "),
-        qualified(from, name)
-    );
-    let insert = |rows: usize| {
-        let one = format!("({})", vec!["?"; columns.len()].join(", "));
-        format!(
-            "INSERT INTO {} ({}) VALUES {}",
-            qualified(to, name),
-            columns.join(", "),
-            vec![one; rows].join(", ")
-        )
-    };
-    let full_insert = insert(per_batch);
-
-    let mut copied = Copied::default();
-    let mut batch: Vec<Cell> = Vec::with_capacity(per_batch * columns.len());
-    let mut batch_rows = 0;
-    let mut batch_bytes = 0;
-    let mut masked = Vec::new();
-    let mut pending: Option<Vec<Cell>> = None;
-    let mut stream = sqlx::raw_sql(safe(select)).fetch(&mut *source);
-    progress.start();
-    loop {
-        let row = stream
+impl engine::Reader<Mysql> for Reader {
+    async fn read(
+        &mut self,
+        table: &Table,
+        columns: &[&Column],
+        out: mpsc::Sender<Cells>,
+    ) -> Result<Streamed, engine::Error> {
+        let name = &table.name.name;
+        let from = &self.database;
+        let bytes: Vec<bool> = columns
+            .iter()
+            .map(|c| catalog::is_bytes(&c.type_name))
+            .collect();
+        let select = format!(
+            "SELECT {} FROM {}",
+            column_list(columns),
+            qualified(from, name)
+        );
+        let per_batch = rows_per_insert(columns.len());
+        let mut conn = self.conn.lock().await;
+        let mut stream = sqlx::raw_sql(safe(select)).fetch(&mut *conn);
+        let mut batch = Cells::with_capacity(columns.len(), per_batch);
+        let mut streamed = Streamed::default();
+        while let Some(row) = stream
             .try_next()
             .await
-            .map_err(Error::query(format!("reading {from}.{name}")))?;
-        let done = row.is_none();
-        if let Some(row) = row {
-            let mut cells = (0..columns.len())
-                .map(|i| raw_field(&row, i).map(|raw| Cell::read(raw, bytes[i])))
+            .map_err(Error::query(format!("reading {from}.{name}")))?
+        {
+            let cells = (0..columns.len())
+                .map(|i| raw_field(&row, i).map(|raw| cell(raw, bytes[i])))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(Error::query(format!("reading {from}.{name}")))?;
-            copied.bytes += cells.iter().map(|c| c.size() as u64).sum::<u64>();
-            if let Some(transform) = transform {
-                transform.apply_cells(
-                    &mut cells,
-                    Cell::text,
-                    |v| v.map_or(Cell::Null, Cell::Text),
-                    &mut masked,
-                )?;
+            batch.push_row(cells);
+            if batch.source_bytes as usize >= BATCH_BYTES || batch.rows as usize >= per_batch {
+                streamed.rows += batch.rows;
+                streamed.bytes += batch.source_bytes;
+                let full =
+                    std::mem::replace(&mut batch, Cells::with_capacity(columns.len(), per_batch));
+                if out.send(full).await.is_err() {
+                    // The writer failed; its error is the one reported.
+                    return Ok(streamed);
+                }
             }
-            pending = Some(cells);
         }
-        let row_bytes = pending.as_ref().map_or(0, |cells| {
-            cells
-                .iter()
-                .map(|c| c.size() + VALUE_OVERHEAD)
-                .sum::<usize>()
-        });
-        let full = batch_rows == per_batch
-            || (batch_rows > 0 && batch_bytes + row_bytes > max_packet)
-            || (done && batch_rows > 0);
-        if full {
-            let (sql, persistent) = if batch_rows == per_batch {
-                (full_insert.clone(), true)
-            } else {
-                // Odd sizes are prepared once and closed, not cached.
-                (insert(batch_rows), false)
-            };
-            let mut query = sqlx::query(safe(sql)).persistent(persistent);
-            for cell in batch.drain(..) {
-                query = match cell {
-                    Cell::Null => query.bind(None::<String>),
-                    Cell::Text(t) => query.bind(t),
-                    Cell::Bytes(b) => query.bind(b),
-                };
-            }
-            let written = query
-                .execute(&mut *target)
-                .await
-                .map_err(Error::query(format!("writing {to}.{name}")))?
-                .rows_affected();
-            copied.rows += written;
-            progress.add(written, 0);
-            batch_rows = 0;
-            batch_bytes = 0;
+        streamed.rows += batch.rows;
+        streamed.bytes += batch.source_bytes;
+        if batch.rows > 0 {
+            let _ = out.send(batch).await;
         }
-        if let Some(cells) = pending.take() {
-            batch.extend(cells);
-            batch_rows += 1;
-            batch_bytes += row_bytes;
-        }
-        if done {
-            break;
-        }
+        Ok(streamed)
     }
-    progress.add(0, copied.bytes);
-    progress.finish();
-    Ok(copied)
+}
+
+/// A value as read: NULL, text as the server printed it, or bytes (binary columns, and
+/// text that is not UTF-8).
+fn cell(raw: Option<&[u8]>, bytes: bool) -> Cell {
+    match raw {
+        None => Cell::Null,
+        Some(b) if bytes => Cell::Bytes(b.to_vec()),
+        Some(b) => match String::from_utf8(b.to_vec()) {
+            Ok(text) => Cell::Text(text),
+            Err(e) => Cell::Bytes(e.into_bytes()),
+        },
+    }
+}
+
+/// Rows one `INSERT` of `width` columns carries at most.
+fn rows_per_insert(width: usize) -> usize {
+    MAX_ROWS.min(MAX_BINDS / width.max(1)).max(1)
+}
+
+fn column_list(columns: &[&Column]) -> String {
+    columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A connection that loads the shadow database's tables, with foreign key and unique
+/// checks off (the checks before the swap look at the whole copy instead).
+pub struct ShadowWriter {
+    pub(super) conn: MySqlConnection,
+    pub(super) shadow: String,
+    /// Bytes of values one `INSERT` may carry (half of `max_allowed_packet`).
+    pub(super) max_packet: usize,
+}
+
+impl engine::Writer<Mysql> for ShadowWriter {
+    async fn write<S, X>(
+        &mut self,
+        table: &Table,
+        columns: &[&Column],
+        batches: S,
+    ) -> Result<u64, WriteError<X>>
+    where
+        S: Stream<Item = Result<Cells, X>> + Send,
+        X: Send,
+    {
+        let to = self.shadow.clone();
+        let to = &to;
+        let name = &table.name.name;
+        let per_insert = rows_per_insert(columns.len());
+        let insert = |rows: usize| {
+            let one = format!("({})", vec!["?"; columns.len()].join(", "));
+            format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                qualified(to, name),
+                column_list(columns),
+                vec![one; rows].join(", ")
+            )
+        };
+        let full_insert = insert(per_insert);
+        let mut written = 0;
+        // Rows wait here until they fill one statement, across batches.
+        let mut pending: Vec<Cell> = Vec::new();
+        let (mut pending_rows, mut pending_bytes) = (0, 0);
+        let mut batches = std::pin::pin!(batches);
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(WriteError::Upstream)?;
+            let width = batch.width.max(1);
+            let mut cells = batch.cells.into_iter();
+            loop {
+                let row: Vec<Cell> = cells.by_ref().take(width).collect();
+                if row.is_empty() {
+                    break;
+                }
+                let size: usize = row.iter().map(|c| c.size() + VALUE_OVERHEAD).sum();
+                if pending_rows > 0 && pending_bytes + size > self.max_packet {
+                    // Odd sizes are prepared once and closed, not cached.
+                    let sql = insert(pending_rows);
+                    written += self
+                        .insert(&sql, false, std::mem::take(&mut pending), to, name)
+                        .await?;
+                    (pending_rows, pending_bytes) = (0, 0);
+                }
+                pending.extend(row);
+                pending_rows += 1;
+                pending_bytes += size;
+                if pending_rows == per_insert {
+                    written += self
+                        .insert(&full_insert, true, std::mem::take(&mut pending), to, name)
+                        .await?;
+                    (pending_rows, pending_bytes) = (0, 0);
+                }
+            }
+        }
+        if pending_rows > 0 {
+            let sql = insert(pending_rows);
+            written += self.insert(&sql, false, pending, to, name).await?;
+        }
+        Ok(written)
+    }
+}
+
+impl ShadowWriter {
+    /// Runs one multi-row `INSERT` with `cells` bound in order; returns the rows written.
+    async fn insert(
+        &mut self,
+        sql: &str,
+        persistent: bool,
+        cells: Vec<Cell>,
+        to: &str,
+        name: &str,
+    ) -> Result<u64, engine::Error> {
+        let mut query = sqlx::query(safe(sql.to_owned())).persistent(persistent);
+        for cell in cells {
+            query = match cell {
+                Cell::Null => query.bind(None::<String>),
+                Cell::Text(t) => query.bind(t),
+                Cell::Bytes(b) => query.bind(b),
+                Cell::Integer(n) => query.bind(n),
+                Cell::Real(x) => query.bind(x),
+            };
+        }
+        Ok(query
+            .execute(&mut self.conn)
+            .await
+            .map_err(Error::query(format!("writing {to}.{name}")))?
+            .rows_affected())
+    }
 }

@@ -16,10 +16,16 @@
 //!
 //! Swap: the new copy is built in `<target>_lethe_shadow` on the target server, checked,
 //! then moved in with one `RENAME TABLE` statement (atomic across tables), the replaced
-//! tables going to `<target>_lethe_prev`.
+//! tables going to `<target>_lethe_prev` (`locked.rs`).
 
 pub mod catalog;
-pub mod copy;
+mod copy;
+mod locked;
+mod snapshot;
+
+pub use copy::{Reader, ShadowWriter};
+pub use locked::LockedTarget;
+pub use snapshot::{ShadowSchema, Snapshot};
 
 use std::str::FromStr;
 
@@ -27,6 +33,9 @@ use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{ConnectOptions, Connection, MySqlConnection, Row, ValueRef};
+
+use crate::engine::Engine;
+use crate::rows::Cells;
 
 /// Why a MySQL step failed; names the database or the table, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +69,9 @@ pub enum Error {
         "refusing to refresh: the target database `{0}` is on the source server and is (or is a work database of) the source database"
     )]
     TargetIsSource(String),
-    /// The built copy failed a check before the swap; it was dropped.
-    #[error(
-        "pre-swap checks failed, so the new copy was not swapped in (the live copy is untouched): {0}"
-    )]
-    Check(String),
+    /// The source's catalog did not answer as expected.
+    #[error("{0}")]
+    Catalog(String),
 }
 
 impl Error {
@@ -75,10 +82,18 @@ impl Error {
     }
 }
 
-/// Whether a database URL names a MySQL or MariaDB server.
-pub fn is_mysql_url(url: &SecretString) -> bool {
-    let url = url.expose_secret();
-    url.starts_with("mysql://") || url.starts_with("mariadb://")
+/// MySQL and MariaDB: one consistent-snapshot reader, a shadow database, one `RENAME
+/// TABLE` for the swap.
+pub struct Mysql;
+
+impl Engine for Mysql {
+    const NAME: &'static str = "MySQL/MariaDB";
+    type Snapshot = Snapshot;
+    type Reader = Reader;
+    type Schema = ShadowSchema;
+    type Target = LockedTarget;
+    type Writer = ShadowWriter;
+    type Batch = Cells;
 }
 
 /// A server and the database lethe reads or replaces on it.
@@ -221,6 +236,16 @@ pub async fn text_rows(
         .map_err(Error::query(what))
 }
 
+/// One integer from a query (0 when it returns none).
+pub(crate) async fn count(conn: &mut MySqlConnection, sql: &str, what: &str) -> Result<u64, Error> {
+    let rows = text_rows(conn, sql, what).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Which server this is: `server_uuid` on MySQL, host name and port on MariaDB (which
 /// has no server UUID).
 pub async fn server_identity(conn: &mut MySqlConnection) -> Result<String, Error> {
@@ -261,8 +286,6 @@ mod tests {
             Endpoint::parse(&none, "target"),
             Err(Error::Url { side: "target", .. })
         ));
-        assert!(is_mysql_url(&SecretString::from("mariadb://h/db")));
-        assert!(!is_mysql_url(&SecretString::from("postgres://h/db")));
     }
 
     #[test]

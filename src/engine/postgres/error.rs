@@ -47,6 +47,18 @@ pub enum Error {
         /// The database name.
         database: String,
     },
+    /// A schema listed in `[source] schemas` does not exist in the source.
+    #[error("schema `{0}` (listed in [source] schemas) does not exist in the source")]
+    NoSuchSchema(String),
+    /// A table appeared between listing the source and locking it: start again.
+    #[error("the source schema changed while the run started ({0} is new); run it again")]
+    SourceChanged(crate::catalog::TableName),
+    /// Extensions live in copied schemas: their objects cannot be rebuilt in a shadow.
+    #[error(
+        "refusing to refresh: extensions live in copied schemas ({}); install them in a schema of their own (ALTER EXTENSION ... SET SCHEMA extensions) or leave that schema out of [source] schemas",
+        .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
+    )]
+    ExtensionInCopiedSchema(Vec<(String, String)>),
     /// Another run holds the target's lock.
     #[error("target database `{database}` is being refreshed by another lethe run")]
     Busy {
@@ -112,6 +124,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { source, .. } | Error::Query { source, .. } => source.is_transient(),
+            Error::SourceChanged(_) => true,
             _ => false,
         }
     }

@@ -3,18 +3,42 @@
 //! `ALTER SCHEMA ... RENAME` swap.
 
 pub mod catalog;
+mod checks;
 pub mod connect;
-pub mod copy_text;
+mod copy;
 pub mod dump;
 pub mod dump_rewrite;
 pub mod error;
+mod hook;
+mod locked;
+mod schema_map;
 pub mod source;
 pub mod sql;
+mod swap;
 pub mod target;
 #[cfg(test)]
 mod test_db;
 
 pub use connect::{Endpoint, Side};
+pub use copy::ShadowWriter;
 pub use error::{DbFailure, Error, redacted};
+pub use locked::{LockedTarget, Schema};
+pub use schema_map::SchemaMap;
 pub use source::{Snapshot, SnapshotReader, SourceSession};
-pub use target::{SchemaMap, Target, TargetSession};
+pub use target::{Target, TargetSession};
+
+use crate::engine::Engine;
+use crate::rows::CopyText;
+
+/// PostgreSQL: COPY streams, shadow schemas, one swap transaction.
+pub struct Postgres;
+
+impl Engine for Postgres {
+    const NAME: &'static str = "PostgreSQL";
+    type Snapshot = Snapshot;
+    type Reader = SnapshotReader;
+    type Schema = Schema;
+    type Target = LockedTarget;
+    type Writer = ShadowWriter;
+    type Batch = CopyText;
+}

@@ -1,14 +1,24 @@
 //! Production, read-only: one exported snapshot that every reading connection imports,
 //! as `pg_dump -j` does, so all tables come from one point in time.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgConnection;
 
 use super::catalog::{self, ServerIdentity};
+use super::dump::{Section, pg_dump_schema};
+use super::dump_rewrite::rewrite_dump;
 use super::sql::{column_list, literal, qualified, safe};
-use super::{Endpoint, Error};
-use crate::catalog::TableName;
+use super::{Endpoint, Error, Postgres, Schema, SchemaMap, Side};
+use crate::catalog::{Column, Table, TableName};
+use crate::config::Config;
+use crate::engine::{self, Purpose, SourceCatalog};
+
+/// How long the source's ACCESS SHARE locks wait behind other sessions' DDL before the
+/// run gives up (pg_dump's `--lock-wait-timeout`): production DDL must not queue behind us.
+const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// A source connection before the snapshot: it marks itself so a target can recognise it,
 /// lists what is there, and then becomes the [`Snapshot`].
@@ -80,6 +90,7 @@ impl SourceSession {
             endpoint: self.endpoint,
             identity: self.identity,
             marker: self.marker,
+            schemas: Vec::new(),
         })
     }
 }
@@ -93,6 +104,7 @@ pub struct Snapshot {
     endpoint: Endpoint,
     identity: ServerIdentity,
     marker: String,
+    schemas: Vec<String>,
 }
 
 impl Snapshot {
@@ -114,6 +126,11 @@ impl Snapshot {
     /// The exporting connection, for catalog queries inside the snapshot.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.conn
+    }
+
+    /// The copied schemas.
+    pub fn schemas(&self) -> &[String] {
+        &self.schemas
     }
 
     /// Opens another connection that sees exactly this snapshot.
@@ -138,11 +155,109 @@ impl Snapshot {
             .map_err(Error::query("closing the source snapshot"))?;
         Ok(())
     }
+
+    /// Opens the snapshot of the configured schemas. For a refresh the tables are locked
+    /// before the snapshot is taken, and a table that appeared in between fails the run
+    /// (it would be copied without its lock).
+    async fn open_schemas(config: &Config, purpose: Purpose) -> Result<(Self, Vec<Table>), Error> {
+        let source = Endpoint::parse(&config.source.url, Side::Source)?;
+        let mut session = SourceSession::connect(&source).await?;
+        let all = catalog::user_schemas(session.conn()).await?;
+        let schemas = match &config.source.schemas {
+            Some(wanted) => {
+                if let Some(missing) = wanted.iter().find(|s| !all.contains(s)) {
+                    return Err(Error::NoSuchSchema(missing.clone()));
+                }
+                wanted.clone()
+            }
+            None => all,
+        };
+        let lock = purpose == Purpose::Refresh;
+        let listed = if lock {
+            catalog::tables(session.conn(), &schemas).await?
+        } else {
+            Vec::new()
+        };
+        let locked: Vec<&TableName> = listed.iter().map(|t| &t.name).collect();
+        let mut snapshot = session.begin_snapshot(&locked, SOURCE_LOCK_WAIT).await?;
+        let tables = catalog::tables(snapshot.conn(), &schemas).await?;
+        if lock && let Some(new) = tables.iter().find(|t| !locked.contains(&&t.name)) {
+            return Err(Error::SourceChanged(new.name.clone()));
+        }
+        snapshot.schemas = schemas;
+        Ok((snapshot, tables))
+    }
+}
+
+impl engine::Snapshot<Postgres> for Snapshot {
+    async fn open(
+        config: &Config,
+        purpose: Purpose,
+    ) -> Result<(Self, SourceCatalog), engine::Error> {
+        let (snapshot, tables) = Self::open_schemas(config, purpose).await?;
+        let schemas = snapshot.schemas.clone();
+        Ok((snapshot, SourceCatalog { tables, schemas }))
+    }
+
+    async fn accepts(&mut self, value: &str, column: &Column) -> Result<bool, engine::Error> {
+        Ok(catalog::casts_to(self.conn(), value, &column.type_name).await?)
+    }
+
+    /// pg_dump's pre-data and post-data of the copied schemas, inside the snapshot,
+    /// rewritten into the shadow schemas; the sequences' states and the populated
+    /// materialized views. Extensions in a copied schema are refused.
+    async fn schema(
+        &mut self,
+        config: &Config,
+        _tables: &[&Table],
+    ) -> Result<Schema, engine::Error> {
+        let schemas = self.schemas.clone();
+        let extensions = catalog::extensions_in(self.conn(), &schemas).await?;
+        if !extensions.is_empty() {
+            return Err(Error::ExtensionInCopiedSchema(extensions).into());
+        }
+        let (pre_data, post_data) = tokio::try_join!(
+            pg_dump_schema(
+                &config.source.url,
+                Some(&self.id),
+                Section::PreData,
+                &schemas
+            ),
+            pg_dump_schema(
+                &config.source.url,
+                Some(&self.id),
+                Section::PostData,
+                &schemas
+            ),
+        )
+        .map_err(Error::from)?;
+        let sequences = catalog::sequences(self.conn(), &schemas).await?;
+        let matviews = catalog::populated_matviews(self.conn(), &schemas).await?;
+        let shadow = SchemaMap::new(&schemas).shadow_names();
+        Ok(Schema {
+            pre_data: rewrite_dump(&pre_data, &shadow).map_err(Error::from)?,
+            post_data: rewrite_dump(&post_data, &shadow).map_err(Error::from)?,
+            sequences,
+            matviews,
+        })
+    }
+
+    fn readers(&self) -> usize {
+        usize::MAX
+    }
+
+    async fn reader(&self) -> Result<SnapshotReader, engine::Error> {
+        Ok(Snapshot::reader(self).await?)
+    }
+
+    async fn close(self) -> Result<(), engine::Error> {
+        Ok(Snapshot::close(self).await?)
+    }
 }
 
 /// A connection inside the run's snapshot that streams tables out.
 pub struct SnapshotReader {
-    conn: PgConnection,
+    pub(super) conn: PgConnection,
 }
 
 impl SnapshotReader {

@@ -14,6 +14,11 @@ pub fn building(live: &Path) -> PathBuf {
     with_suffix(live, ".lethe-new")
 }
 
+/// The lock file beside `live` that keeps one run per target.
+pub fn lock(live: &Path) -> PathBuf {
+    with_suffix(live, ".lethe-lock")
+}
+
 /// The replaced copy kept beside `live`.
 pub fn previous(live: &Path) -> PathBuf {
     with_suffix(live, ".lethe-prev")

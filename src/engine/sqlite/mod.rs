@@ -6,14 +6,23 @@
 //! folder of lethe.toml.
 
 pub mod catalog;
-pub mod copy;
+mod copy;
 pub mod file;
+mod locked;
+mod snapshot;
+
+pub use copy::{FileWriter, Reader};
+pub use locked::LockedTarget;
+pub use snapshot::{FileSchema, Snapshot, source_path};
 
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, SqliteConnection};
+
+use crate::engine::Engine;
+use crate::rows::Cells;
 
 /// Why an SQLite step failed; names the file or the table, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +73,17 @@ impl Error {
     }
 }
 
-/// Whether a database URL names an SQLite file.
-pub fn is_sqlite_url(url: &SecretString) -> bool {
-    url.expose_secret().starts_with("sqlite:")
+/// SQLite: one read transaction, a file built beside the live one and renamed over it.
+pub struct Sqlite;
+
+impl Engine for Sqlite {
+    const NAME: &'static str = "SQLite";
+    type Snapshot = Snapshot;
+    type Reader = Reader;
+    type Schema = FileSchema;
+    type Target = LockedTarget;
+    type Writer = FileWriter;
+    type Batch = Cells;
 }
 
 /// The file an `sqlite:` URL names, relative paths taken from `base` (lethe.toml's folder).

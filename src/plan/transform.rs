@@ -1,12 +1,14 @@
-//! Masks one batch of COPY text rows: kept fields are copied as bytes, masked fields are
-//! decoded, masked, cut to the column's width and encoded again.
+//! A table's plan applied to its rows. COPY text: kept fields are copied as bytes, masked
+//! fields are decoded, masked, cut to the column's width and encoded again. Typed cells:
+//! kept cells keep their native value, the others get their stand-in as text.
 
 use std::sync::Arc;
 
+use super::TablePlan;
 use crate::catalog::TableName;
-use crate::engine::postgres::copy_text::{self, DELIMITER, NEWLINE, NULL};
 use crate::mask::{Masker, MaskingKey};
-use crate::pipeline::plan::TablePlan;
+use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
+use crate::rows::{Batch, Cell, Cells, CopyText};
 use crate::rules::{Rule, TemplatePart};
 
 /// What happens to one field.
@@ -367,6 +369,24 @@ impl RowTransform {
         Ok(())
     }
 
+    /// Masks a batch of COPY text rows.
+    pub fn mask_copy_text(&self, batch: &CopyText) -> Result<CopyText, TransformError> {
+        Ok(CopyText {
+            text: self.apply(&batch.text)?.into(),
+            rows: batch.rows,
+            source_bytes: batch.source_bytes,
+        })
+    }
+
+    /// Masks a batch of typed rows in place.
+    pub fn mask_cells(&self, batch: &mut Cells) -> Result<(), TransformError> {
+        let mut masked = Vec::new();
+        for row in batch.rows_mut() {
+            self.apply_cells(row, Cell::text, Cell::from_text, &mut masked)?;
+        }
+        Ok(())
+    }
+
     fn check_count(&self, found: usize) -> Result<(), TransformError> {
         if found == self.actions.len() {
             Ok(())
@@ -377,6 +397,26 @@ impl RowTransform {
                 expected: self.actions.len(),
             })
         }
+    }
+}
+
+/// A batch the masking stage can change: the masking stage is written once for every
+/// engine, and each engine's batch says here how its rows are masked.
+pub trait Maskable: Batch + Sized {
+    /// The batch with every row masked by `transform`.
+    fn masked(self, transform: &RowTransform) -> Result<Self, TransformError>;
+}
+
+impl Maskable for CopyText {
+    fn masked(self, transform: &RowTransform) -> Result<Self, TransformError> {
+        transform.mask_copy_text(&self)
+    }
+}
+
+impl Maskable for Cells {
+    fn masked(mut self, transform: &RowTransform) -> Result<Self, TransformError> {
+        transform.mask_cells(&mut self)?;
+        Ok(self)
     }
 }
 
@@ -391,7 +431,7 @@ fn truncate_chars(text: &mut String, max: usize) {
 mod tests {
     use super::*;
     use crate::catalog::{Column, Table, TypeKind};
-    use crate::pipeline::plan::Plan;
+    use crate::plan::Plan;
     use crate::rules::RuleSet;
 
     fn column(name: &str, unique: bool) -> Column {

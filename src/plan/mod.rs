@@ -4,6 +4,10 @@
 //! without a rule, a rule that cannot fill its column: each is reported, all at once, and
 //! the run stops before the target is touched.
 
+pub mod transform;
+
+pub use transform::{Maskable, RowTransform, TransformError};
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -1,0 +1,124 @@
+//! The source database at one instant: one connection inside `START TRANSACTION WITH
+//! CONSISTENT SNAPSHOT, READ ONLY` at REPEATABLE READ, which reads every table in turn
+//! (as `mysqldump --single-transaction` does) and answers the pre-swap checks' questions
+//! about the source from the same instant.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::catalog::{self, Schema};
+use super::{Endpoint, Error, Mysql, Reader, exec, ident, literal, server_identity, text_rows};
+use crate::catalog::{Column, Table};
+use crate::config::Config;
+use crate::engine::{self, Purpose, SourceCatalog};
+
+/// The source's snapshot.
+pub struct Snapshot {
+    pub(super) conn: Arc<Mutex<sqlx::MySqlConnection>>,
+    /// The source database.
+    pub(super) database: String,
+    /// Which server it is on, to refuse a target that is the source.
+    pub(super) server: String,
+}
+
+/// The source's schema as the shadow is built from it.
+pub struct ShadowSchema {
+    /// Tables, views, triggers and foreign keys.
+    pub objects: Schema,
+    /// ` CHARACTER SET .. COLLATE ..` of the source database, for the databases created.
+    pub create_options: String,
+}
+
+impl engine::Snapshot<Mysql> for Snapshot {
+    async fn open(
+        config: &Config,
+        _purpose: Purpose,
+    ) -> Result<(Self, SourceCatalog), engine::Error> {
+        let source = Endpoint::parse(&config.source.url, "source")?;
+        let mut conn = source.connect().await?;
+        let server = server_identity(&mut conn).await?;
+        exec(
+            &mut conn,
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "starting the source snapshot",
+        )
+        .await?;
+        exec(
+            &mut conn,
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+            "starting the source snapshot",
+        )
+        .await?;
+        let tables = catalog::tables(&mut conn, &source.database).await?;
+        let schemas = vec![source.database.clone()];
+        Ok((
+            Self {
+                conn: Arc::new(Mutex::new(conn)),
+                database: source.database,
+                server,
+            },
+            SourceCatalog { tables, schemas },
+        ))
+    }
+
+    /// MySQL converts a constant when it writes it (strict mode refuses a bad one then).
+    async fn accepts(&mut self, _value: &str, _column: &Column) -> Result<bool, engine::Error> {
+        Ok(true)
+    }
+
+    async fn schema(
+        &mut self,
+        _config: &Config,
+        tables: &[&Table],
+    ) -> Result<ShadowSchema, engine::Error> {
+        let mut conn = self.conn.lock().await;
+        let conn = &mut *conn;
+        let tables: Vec<Table> = tables.iter().map(|t| (*t).clone()).collect();
+        let objects = catalog::schema(conn, &self.database, &tables).await?;
+        let charset = text_rows(
+            conn,
+            &format!(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                literal(&self.database)
+            ),
+            "reading the source database's character set",
+        )
+        .await?;
+        let create_options = match charset.first().map(|r| r.as_slice()) {
+            Some([Some(set), Some(collation)]) => {
+                format!(" CHARACTER SET {} COLLATE {}", ident(set), ident(collation))
+            }
+            _ => String::new(),
+        };
+        Ok(ShadowSchema {
+            objects,
+            create_options,
+        })
+    }
+
+    /// One: the snapshot lives in one connection's transaction.
+    fn readers(&self) -> usize {
+        1
+    }
+
+    async fn reader(&self) -> Result<Reader, engine::Error> {
+        Ok(Reader {
+            conn: Arc::clone(&self.conn),
+            database: self.database.clone(),
+        })
+    }
+
+    async fn close(self) -> Result<(), engine::Error> {
+        let mut conn = self.conn.lock().await;
+        exec(&mut conn, "COMMIT", "closing the source snapshot").await?;
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// Runs a query of one integer inside the snapshot (a pre-swap check's count).
+    pub(super) async fn count(&self, sql: &str, what: &str) -> Result<u64, Error> {
+        super::count(&mut *self.conn.lock().await, sql, what).await
+    }
+}
