@@ -13,6 +13,7 @@
 //! An engine is added as one folder here that implements these traits, plus its line in
 //! [`Kind`] and its arm in [`with_engine!`], where the kind picks the type.
 
+mod cells;
 mod error;
 pub mod mysql;
 pub mod postgres;
@@ -351,4 +352,21 @@ pub enum Rollback {
         /// Why it is not lethe's to move.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_scheme_picks_the_engine() {
+        let kind = |url: &str| Kind::of(&SecretString::from(url.to_owned()));
+        assert_eq!(kind("postgres://u@h/db"), Kind::Postgres);
+        assert_eq!(kind("postgresql://u@h/db"), Kind::Postgres);
+        assert_eq!(kind("mysql://u@h/db"), Kind::Mysql);
+        assert_eq!(kind("mariadb://h/db"), Kind::Mysql);
+        assert_eq!(kind("sqlite://dev.db"), Kind::Sqlite);
+        assert_eq!(kind("sqlite:dev.db"), Kind::Sqlite);
+        assert_eq!(Kind::Mysql.name(), "MySQL/MariaDB");
+    }
 }

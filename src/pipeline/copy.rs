@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::Error;
+use super::options::RefreshOptions;
 use super::progress::{Progress, TableProgress};
-use super::refresh::RefreshOptions;
 use crate::catalog::Column;
 use crate::engine::{Engine, Reader, Snapshot, Target, Writer};
 use crate::mask::MaskingKey;

@@ -4,15 +4,17 @@
 
 mod copy;
 mod leak_check;
+mod options;
 mod planned;
 pub mod progress;
 mod refresh;
 mod rollback;
 
 pub use leak_check::LeakCheck;
+pub use options::RefreshOptions;
 pub use planned::{PlanOnly, Planned, plan_only, planned};
 pub use progress::{LiveProgress, ProgressSnapshot};
-pub use refresh::{RefreshOptions, refresh};
+pub use refresh::refresh;
 pub use rollback::rollback;
 
 use crate::catalog::TableName;

@@ -8,51 +8,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::ExposeSecret;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Error;
 use super::copy::copy_all;
 use super::leak_check::{self, LeakCheck};
+use super::options::RefreshOptions;
 use super::planned::{Planned, planned};
-use super::progress::LiveProgress;
 use crate::config::{Config, ConfigError, ConfigErrors, HookFile, Location, TargetConfig};
 use crate::engine::{self, Engine, HookError, Kind, Purpose, Snapshot, Target, with_engine};
 use crate::mask::MaskingKey;
 use crate::plan::Maskable;
 use crate::report::RefreshSummary;
 use crate::rules::RuleSet;
-
-/// How a refresh runs.
-#[derive(Debug, Clone)]
-pub struct RefreshOptions {
-    /// Tables copied at once (and connections per side).
-    pub jobs: usize,
-    /// Draw per-table progress lines on stderr.
-    pub progress: bool,
-    /// The rules profile, over the target's own (a schedule may name one).
-    pub profile: Option<String>,
-    /// Stops the run at the next step before the swap (SIGTERM, daemon shutdown): the
-    /// shadow is dropped and the live copy keeps serving. Once the swap has begun it
-    /// completes, so a run is either wholly in or wholly out.
-    pub cancel: CancellationToken,
-    /// Counters that someone outside the run reads while it goes.
-    pub live: Arc<LiveProgress>,
-}
-
-impl RefreshOptions {
-    /// Options for a run on `jobs` connections per side, drawing progress lines or not,
-    /// with the target's own profile and no outside cancellation.
-    pub fn new(jobs: usize, progress: bool) -> Self {
-        Self {
-            jobs,
-            progress,
-            profile: None,
-            cancel: CancellationToken::new(),
-            live: Arc::default(),
-        }
-    }
-}
 
 /// Refreshes the target named `target_name` from the source, on the source's engine.
 pub async fn refresh(

@@ -131,7 +131,7 @@ impl RowTransform {
     }
 
     /// Masks every row of `batch` (whole rows, each ending in a newline) into a new buffer.
-    pub fn apply(&self, batch: &[u8]) -> Result<Vec<u8>, TransformError> {
+    fn apply(&self, batch: &[u8]) -> Result<Vec<u8>, TransformError> {
         let mut out = Vec::with_capacity(batch.len() + batch.len() / 4);
         let mut scratch = Scratch::default();
         if self.row_level {
@@ -274,7 +274,7 @@ impl RowTransform {
     /// as given, so such an engine can bind kept values natively and the rest as text.
     /// Seeds and templates see the same text as on the COPY path, so every engine writes
     /// the same stand-ins.
-    pub fn apply_values(
+    fn apply_values(
         &self,
         row: &[Option<&str>],
         out: &mut Vec<Option<String>>,
@@ -346,24 +346,23 @@ impl RowTransform {
     }
 
     /// Masks one typed row in place, for engines that read native values (SQLite,
-    /// MySQL): every field whose rule is not `keep` is replaced by `from_text` of its
-    /// stand-in; kept fields keep their native value and type. `masked` is scratch
-    /// space reused from row to row.
-    pub fn apply_cells<C>(
+    /// MySQL): every field whose rule is not `keep` is replaced by its stand-in as text;
+    /// kept fields keep their native value and type. `masked` is scratch space reused
+    /// from row to row.
+    fn apply_cells(
         &self,
-        cells: &mut [C],
-        text: impl for<'a> Fn(&'a C) -> Option<std::borrow::Cow<'a, str>>,
-        from_text: impl Fn(Option<String>) -> C,
+        cells: &mut [Cell],
         masked: &mut Vec<Option<String>>,
     ) -> Result<(), TransformError> {
         {
-            let texts: Vec<Option<std::borrow::Cow<'_, str>>> = cells.iter().map(&text).collect();
+            let texts: Vec<Option<std::borrow::Cow<'_, str>>> =
+                cells.iter().map(Cell::text).collect();
             let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
             self.apply_values(&texts, masked)?;
         }
         for (i, action) in self.actions.iter().enumerate() {
             if !matches!(action, FieldAction::Keep) {
-                cells[i] = from_text(masked[i].take());
+                cells[i] = Cell::from_text(masked[i].take());
             }
         }
         Ok(())
@@ -382,7 +381,7 @@ impl RowTransform {
     pub fn mask_cells(&self, batch: &mut Cells) -> Result<(), TransformError> {
         let mut masked = Vec::new();
         for row in batch.rows_mut() {
-            self.apply_cells(row, Cell::text, Cell::from_text, &mut masked)?;
+            self.apply_cells(row, &mut masked)?;
         }
         Ok(())
     }

@@ -238,7 +238,9 @@ pub async fn scan(config: &Config, options: &ScanOptions) -> Result<ScanReport, 
     let schemas = match &options.schema {
         Some(schema) if copied.contains(schema) => vec![schema.clone()],
         Some(schema) => {
-            return Err(pipeline::Error::from(postgres::Error::NoSuchSchema(schema.clone())).into());
+            return Err(
+                pipeline::Error::from(postgres::Error::NoSuchSchema(schema.clone())).into(),
+            );
         }
         None => copied,
     };

@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{Error, Mysql, catalog, ident, qualified, raw_field, safe};
 use crate::catalog::{Column, Table};
+use crate::engine::cells::CellSender;
 use crate::engine::{self, Streamed, WriteError};
 use crate::rows::{Cell, Cells};
 
@@ -48,11 +49,14 @@ impl engine::Reader<Mysql> for Reader {
             column_list(columns),
             qualified(from, name)
         );
-        let per_batch = rows_per_insert(columns.len());
         let mut conn = self.conn.lock().await;
         let mut stream = sqlx::raw_sql(safe(select)).fetch(&mut *conn);
-        let mut batch = Cells::with_capacity(columns.len(), per_batch);
-        let mut streamed = Streamed::default();
+        let mut out = CellSender::new(
+            out,
+            columns.len(),
+            rows_per_insert(columns.len()),
+            BATCH_BYTES,
+        );
         while let Some(row) = stream
             .try_next()
             .await
@@ -62,24 +66,11 @@ impl engine::Reader<Mysql> for Reader {
                 .map(|i| raw_field(&row, i).map(|raw| cell(raw, bytes[i])))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(Error::query(format!("reading {from}.{name}")))?;
-            batch.push_row(cells);
-            if batch.source_bytes as usize >= BATCH_BYTES || batch.rows as usize >= per_batch {
-                streamed.rows += batch.rows;
-                streamed.bytes += batch.source_bytes;
-                let full =
-                    std::mem::replace(&mut batch, Cells::with_capacity(columns.len(), per_batch));
-                if out.send(full).await.is_err() {
-                    // The writer failed; its error is the one reported.
-                    return Ok(streamed);
-                }
+            if !out.push(cells).await {
+                return Ok(out.streamed());
             }
         }
-        streamed.rows += batch.rows;
-        streamed.bytes += batch.source_bytes;
-        if batch.rows > 0 {
-            let _ = out.send(batch).await;
-        }
-        Ok(streamed)
+        Ok(out.finish().await)
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{Error, Sqlite, ident, safe};
 use crate::catalog::{Column, Table};
+use crate::engine::cells::CellSender;
 use crate::engine::{self, Streamed, WriteError};
 use crate::rows::{Cell, Cells};
 
@@ -62,11 +63,15 @@ impl engine::Reader<Sqlite> for Reader {
     ) -> Result<Streamed, engine::Error> {
         let name = &table.name.name;
         let select = format!("SELECT {} FROM {}", column_list(columns), ident(name));
-        let per_batch = rows_per_insert(columns.len());
         let mut conn = self.conn.lock().await;
         let mut stream = sqlx::query(safe(select)).fetch(&mut *conn);
-        let mut batch = Cells::with_capacity(columns.len(), per_batch);
-        let mut streamed = Streamed::default();
+        // Batches of exactly one statement's rows: the writer binds each as one INSERT.
+        let mut out = CellSender::new(
+            out,
+            columns.len(),
+            rows_per_insert(columns.len()),
+            usize::MAX,
+        );
         while let Some(row) = stream
             .try_next()
             .await
@@ -76,24 +81,11 @@ impl engine::Reader<Sqlite> for Reader {
                 .map(|i| cell(&row, i))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(Error::query(format!("reading {name}")))?;
-            batch.push_row(cells);
-            if batch.rows as usize == per_batch {
-                streamed.rows += batch.rows;
-                streamed.bytes += batch.source_bytes;
-                let full =
-                    std::mem::replace(&mut batch, Cells::with_capacity(columns.len(), per_batch));
-                if out.send(full).await.is_err() {
-                    // The writer failed; its error is the one reported.
-                    return Ok(streamed);
-                }
+            if !out.push(cells).await {
+                return Ok(out.streamed());
             }
         }
-        streamed.rows += batch.rows;
-        streamed.bytes += batch.source_bytes;
-        if batch.rows > 0 {
-            let _ = out.send(batch).await;
-        }
-        Ok(streamed)
+        Ok(out.finish().await)
     }
 }
 

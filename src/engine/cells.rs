@@ -1,0 +1,64 @@
+//! Sending typed rows on in bounded batches, for the engines that read typed cells
+//! (MySQL, SQLite): the same batching and the same end-of-table handling for both.
+
+use tokio::sync::mpsc;
+
+use super::Streamed;
+use crate::rows::{Cell, Cells};
+
+/// Collects a table's rows into batches of at most `rows` rows or about `bytes` bytes
+/// and sends each full one on.
+pub(crate) struct CellSender {
+    out: mpsc::Sender<Cells>,
+    batch: Cells,
+    width: usize,
+    rows: usize,
+    bytes: usize,
+    streamed: Streamed,
+}
+
+impl CellSender {
+    /// Batches of `width` cells a row, at most `rows` rows or about `bytes` bytes each.
+    pub(crate) fn new(out: mpsc::Sender<Cells>, width: usize, rows: usize, bytes: usize) -> Self {
+        Self {
+            out,
+            batch: Cells::with_capacity(width, rows),
+            width,
+            rows,
+            bytes,
+            streamed: Streamed::default(),
+        }
+    }
+
+    /// Adds a row; returns `false` when the receiver is gone (the writer failed, and its
+    /// error is the one reported), so the reader stops.
+    pub(crate) async fn push(&mut self, row: Vec<Cell>) -> bool {
+        self.batch.push_row(row);
+        if self.batch.rows as usize >= self.rows || self.batch.source_bytes as usize >= self.bytes {
+            let full =
+                std::mem::replace(&mut self.batch, Cells::with_capacity(self.width, self.rows));
+            return self.send(full).await;
+        }
+        true
+    }
+
+    /// Sends the last batch and says what the table streamed.
+    pub(crate) async fn finish(mut self) -> Streamed {
+        let last = std::mem::take(&mut self.batch);
+        if last.rows > 0 {
+            self.send(last).await;
+        }
+        self.streamed
+    }
+
+    /// What has been sent so far (when the reader stops early).
+    pub(crate) fn streamed(&self) -> Streamed {
+        self.streamed
+    }
+
+    async fn send(&mut self, batch: Cells) -> bool {
+        self.streamed.rows += batch.rows;
+        self.streamed.bytes += batch.source_bytes;
+        self.out.send(batch).await.is_ok()
+    }
+}

@@ -1,0 +1,39 @@
+//! How a refresh runs: its parallelism, its progress lines, its profile, and the handles
+//! that the caller (the CLI, the daemon) keeps to cancel it and to watch it.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::progress::LiveProgress;
+
+/// How a refresh runs.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// Tables copied at once (and connections per side).
+    pub jobs: usize,
+    /// Draw per-table progress lines on stderr.
+    pub progress: bool,
+    /// The rules profile, over the target's own (a schedule may name one).
+    pub profile: Option<String>,
+    /// Stops the run at the next step before the swap (SIGTERM, daemon shutdown): the
+    /// shadow is dropped and the live copy keeps serving. Once the swap has begun it
+    /// completes, so a run is either wholly in or wholly out.
+    pub cancel: CancellationToken,
+    /// Counters that someone outside the run reads while it goes.
+    pub live: Arc<LiveProgress>,
+}
+
+impl RefreshOptions {
+    /// Options for a run on `jobs` connections per side, drawing progress lines or not,
+    /// with the target's own profile and no outside cancellation.
+    pub fn new(jobs: usize, progress: bool) -> Self {
+        Self {
+            jobs,
+            progress,
+            profile: None,
+            cancel: CancellationToken::new(),
+            live: Arc::default(),
+        }
+    }
+}
