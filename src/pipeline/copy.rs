@@ -100,7 +100,7 @@ where
                 } else {
                     info!(table = %table.table.name, rows = streamed.rows, bytes = streamed.bytes, seconds, "table copied");
                 }
-                moved.push((job.index, streamed));
+                moved.push((job.index, streamed, seconds));
             }
         });
     }
@@ -112,12 +112,14 @@ where
             table: t.table.name.clone(),
             rows: 0,
             bytes: 0,
+            seconds: 0.0,
         })
         .collect();
     while let Some(done) = tasks.join_next().await {
-        for (index, streamed) in done?? {
+        for (index, streamed, seconds) in done?? {
             tables[index].rows = streamed.rows;
             tables[index].bytes = streamed.bytes;
+            tables[index].seconds = seconds;
         }
     }
     Ok(tables)
