@@ -171,15 +171,23 @@ pub struct Streamed {
     pub bytes: u64,
 }
 
+/// What a reader streams out of the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRead<'a> {
+    /// The table.
+    pub table: &'a Table,
+    /// Its columns to read, in the order the writer takes them. Generated columns are
+    /// never asked for: the target computes them.
+    pub columns: &'a [&'a Column],
+}
+
 /// Streams tables out of the snapshot.
 pub trait Reader<E: Engine>: Send + 'static {
-    /// Sends `columns` of every row of `table` into `out`, in batches of bounded size,
-    /// until the table ends or `out` is closed (the writer failed: its error is the one
-    /// reported). Generated columns are never asked for: the target computes them.
+    /// Sends the rows of `read` into `out`, in batches of bounded size, until the table
+    /// ends or `out` is closed (the writer failed: its error is the one reported).
     fn read(
         &mut self,
-        table: &Table,
-        columns: &[&Column],
+        read: TableRead<'_>,
         out: mpsc::Sender<E::Batch>,
     ) -> impl Future<Output = Result<Streamed, Error>> + Send;
 }

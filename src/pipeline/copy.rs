@@ -17,7 +17,7 @@ use super::Error;
 use super::options::RefreshOptions;
 use super::progress::{Progress, TableProgress};
 use crate::catalog::Column;
-use crate::engine::{Engine, Reader, Snapshot, Target, Writer};
+use crate::engine::{Engine, Reader, Snapshot, TableRead, Target, Writer};
 use crate::mask::MaskingKey;
 use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
 use crate::report::TableMoved;
@@ -151,7 +151,13 @@ where
     let (tx, rx) = mpsc::channel::<E::Batch>(CHANNEL_DEPTH);
     let read = async {
         reader
-            .read(&table.table, &columns, tx)
+            .read(
+                TableRead {
+                    table: &table.table,
+                    columns: &columns,
+                },
+                tx,
+            )
             .await
             .map_err(Error::from)
     };

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::{Error, Mysql, catalog, ident, qualified, raw_field, safe};
 use crate::catalog::{Column, Table};
 use crate::engine::cells::CellSender;
-use crate::engine::{self, Streamed, WriteError};
+use crate::engine::{self, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 
 /// The most placeholders one prepared statement may have.
@@ -34,10 +34,10 @@ pub struct Reader {
 impl engine::Reader<Mysql> for Reader {
     async fn read(
         &mut self,
-        table: &Table,
-        columns: &[&Column],
+        read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
+        let TableRead { table, columns } = read;
         let name = &table.name.name;
         let from = &self.database;
         let bytes: Vec<bool> = columns

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::sql::{column_list, qualified, safe};
 use super::{Error, Postgres, SchemaMap, SnapshotReader};
 use crate::catalog::{Column, Table, TableName};
-use crate::engine::{self, Streamed, WriteError};
+use crate::engine::{self, Streamed, TableRead, WriteError};
 use crate::rows::CopyText;
 
 /// Rows are sent on in batches of about this many bytes: large enough that per-batch
@@ -20,10 +20,10 @@ const BATCH_BYTES: usize = 512 * 1024;
 impl engine::Reader<Postgres> for SnapshotReader {
     async fn read(
         &mut self,
-        table: &Table,
-        columns: &[&Column],
+        read: TableRead<'_>,
         out: mpsc::Sender<CopyText>,
     ) -> Result<Streamed, engine::Error> {
+        let TableRead { table, columns } = read;
         let name = &table.name;
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         let mut rows_out = self.copy_out(name, &names, table.partitioned).await?;

@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::{Error, Sqlite, ident, safe};
 use crate::catalog::{Column, Table};
 use crate::engine::cells::CellSender;
-use crate::engine::{self, Streamed, WriteError};
+use crate::engine::{self, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 
 /// The most bound values one statement takes (SQLite's default limit since 3.32).
@@ -57,10 +57,10 @@ pub struct Reader {
 impl engine::Reader<Sqlite> for Reader {
     async fn read(
         &mut self,
-        table: &Table,
-        columns: &[&Column],
+        read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
+        let TableRead { table, columns } = read;
         let name = &table.name.name;
         let select = format!("SELECT {} FROM {}", column_list(columns), ident(name));
         let mut conn = self.conn.lock().await;
