@@ -97,7 +97,7 @@ pub const INSERT_TABLE: &str = "INSERT INTO run_tables
     (run_id, ordinal, schema_name, table_name, row_count, byte_count, seconds)
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// The columns every read of `runs` returns, in the order [`super::record`] reads them.
+/// The columns every read of `runs` returns, in the order [`super::read_run`] reads them.
 macro_rules! run_columns {
     () => {
         "SELECT id, triggered_by, target, profile, started_at, ended_at, outcome, error, \

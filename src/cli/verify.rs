@@ -43,7 +43,9 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     if let Some(jobs) = args.jobs {
         options.jobs = jobs.max(1);
     }
-    let report = verify::verify(config, &args.target, &options).await?;
+    let report = verify::verify(config, &args.target, &options)
+        .await
+        .map_err(lethe::pipeline::Error::from)?;
     print_report(&args.target, &options, &report);
     if !report.is_clean() {
         return Ok(ExitCode::from(EXIT_LEAK));

@@ -102,6 +102,18 @@ from_engine_errors!(
     engine::sqlite::Error
 );
 
+impl From<crate::verify::VerifyError> for Error {
+    fn from(error: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError;
+        match error {
+            VerifyError::Config(errors) => errors.into(),
+            VerifyError::Unmapped(problems) => problems.into(),
+            VerifyError::Engine(error) => error.into(),
+            VerifyError::Task(error) => error.into(),
+        }
+    }
+}
+
 impl From<engine::WriteError<Error>> for Error {
     fn from(error: engine::WriteError<Error>) -> Self {
         match error {

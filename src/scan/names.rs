@@ -2,7 +2,7 @@
 //! name the personal data they hold far more often than not. The name is one piece of
 //! evidence; the sampled values ([`super::values`]) are the other.
 
-use crate::catalog::TypeKind;
+use crate::catalog::{Column, TypeKind};
 use crate::verify::detect::tokens;
 
 /// A kind of personal data, each with the masker that fits it.
@@ -205,6 +205,13 @@ pub fn classify(column: &str) -> Option<NameMatch> {
             vague: true,
         })
     })
+}
+
+/// The personal data a column's name suggests, if its type can hold it: a name is
+/// evidence only where the data it names could be there (`login_count integer` holds no
+/// user name).
+pub fn classify_column(column: &Column) -> Option<NameMatch> {
+    classify(&column.name).filter(|m| m.pii.fits(column.kind, &column.type_name))
 }
 
 /// Whether the tokens of a name contain `pattern`.

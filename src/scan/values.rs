@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use chrono::{Datelike, NaiveDate};
-use regex::Regex;
+use regex::{Captures, Regex};
 
 use super::names::{self, Pii};
 use crate::catalog::TypeKind;
@@ -185,27 +185,19 @@ pub fn contains_iban(text: &str) -> bool {
 /// A US social security number on its own (`123-45-6789`, never area 000, 666 or 9xx,
 /// group 00 or serial 0000).
 pub fn is_ssn(value: &str) -> bool {
-    SSN.captures(value).is_some_and(|c| {
-        ssn_valid(
-            c.get(1).map_or("", |m| m.as_str()),
-            c.get(2).map_or("", |m| m.as_str()),
-            c.get(3).map_or("", |m| m.as_str()),
-        )
-    })
+    SSN.captures(value).is_some_and(|c| ssn_valid(&c))
 }
 
 /// Whether text holds a US social security number.
 pub fn contains_ssn(text: &str) -> bool {
-    SSN_IN_TEXT.captures_iter(text).any(|c| {
-        ssn_valid(
-            c.get(1).map_or("", |m| m.as_str()),
-            c.get(2).map_or("", |m| m.as_str()),
-            c.get(3).map_or("", |m| m.as_str()),
-        )
-    })
+    SSN_IN_TEXT.captures_iter(text).any(|c| ssn_valid(&c))
 }
 
-fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
+/// Whether the area, group and serial that [`SSN`] or [`SSN_IN_TEXT`] captured are ones
+/// that are handed out.
+fn ssn_valid(captured: &Captures<'_>) -> bool {
+    let part = |i| captured.get(i).map_or("", |m| m.as_str());
+    let (area, group, serial) = (part(1), part(2), part(3));
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 

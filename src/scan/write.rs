@@ -3,6 +3,7 @@
 //! comments and layout (`toml_edit`), and is replaced in one rename: a crash leaves the
 //! old file or the new one, never half of one.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,46 @@ pub enum WriteError {
         /// What failed.
         source: std::io::Error,
     },
+}
+
+/// A rules file `--write` changed, so that the report can say where to review.
+#[derive(Debug)]
+pub struct WrittenFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether it was new.
+    pub created: bool,
+    /// What was added.
+    pub proposals: Vec<Proposal>,
+}
+
+/// Adds each schema's proposals to `<rules_dir>/<schema>.toml`, one file at a time, each
+/// replaced atomically.
+pub(super) fn write_proposals(
+    rules_dir: &Path,
+    by_schema: BTreeMap<&str, Vec<Proposal>>,
+) -> Result<Vec<WrittenFile>, WriteError> {
+    std::fs::create_dir_all(rules_dir).map_err(|source| WriteError::Io {
+        path: rules_dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (schema, proposals) in by_schema {
+        let path = rules_dir.join(format!("{schema}.toml"));
+        let (text, created) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text, false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+            Err(source) => return Err(WriteError::Io { path, source }),
+        };
+        let updated = propose(&path, &text, &proposals)?;
+        write_atomically(&path, &updated)?;
+        written.push(WrittenFile {
+            path,
+            created,
+            proposals,
+        });
+    }
+    Ok(written)
 }
 
 /// Adds `proposals` to the rules text `text` (empty for a new file): into the table's

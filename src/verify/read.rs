@@ -1,21 +1,26 @@
-//! The reading behind `verify`: per table, one `COPY ... TO STDOUT` on the source (the
-//! sample), one on the target (the comparison and the `--deep` search), and, only for
-//! columns with hits, one more on the source to tell a leak from a coincidence.
+//! The reading behind `verify`, on a few workers that each hold a reader inside the
+//! source snapshot and a read-only target session: per table, one `COPY ... TO STDOUT`
+//! on the source (the samples, and the kept columns' warnings) and one on the target
+//! (the comparison and the `--deep` search), then [`explain`] for columns with hits.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::postgres::PgConnection;
 
-use super::sample::{HashSet64, ValueHasher};
-use super::{Job, Patterns, VerifyOptions, detect};
-use crate::engine::postgres::sql::{column_list, literal, qualified, safe};
-use crate::engine::postgres::{self, SnapshotReader, Target};
+use super::VerifyError as Error;
+use super::deep::Patterns;
+use super::explain::explain;
+use super::jobs::Job;
+use super::sample::ValueHasher;
+use super::{VerifyOptions, detect};
+use crate::engine::postgres::sql::{column_list, qualified};
+use crate::engine::postgres::{self, SnapshotReader};
 use crate::mask::MaskingKey;
-use crate::pipeline::Error;
 use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
-use crate::rules::Rule;
 
 /// A worker's two connections: one inside the source snapshot, one read-only session on
 /// the target.
@@ -44,19 +49,34 @@ pub(super) enum Stage {
     All,
 }
 
-/// Opens a target session in which every transaction is read-only.
-pub(super) async fn open_target(target: &Target) -> Result<PgConnection, Error> {
-    let mut conn = target.connect().await?;
-    sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        .execute(&mut conn)
-        .await
-        .map_err(postgres::Error::query("opening a read-only target session"))?;
-    Ok(conn)
+/// Runs one stage of every job on `conns.len()` workers, largest tables first.
+pub(super) async fn run_stage(
+    conns: Vec<Conns>,
+    jobs: Vec<Job>,
+    stage: Stage,
+    ctx: Arc<Ctx>,
+) -> Result<(Vec<Conns>, Vec<Job>), Error> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for conns in conns {
+        let (queue, ctx) = (Arc::clone(&queue), Arc::clone(&ctx));
+        tasks.spawn(worker(conns, queue, stage, ctx));
+    }
+    let mut conns = Vec::new();
+    let mut done = Vec::new();
+    // The first failure ends the run: returning drops the set, which aborts the others.
+    while let Some(finished) = tasks.join_next().await {
+        let (worker_conns, mut worker_jobs) = finished??;
+        conns.push(worker_conns);
+        done.append(&mut worker_jobs);
+    }
+    done.sort_by_key(|j| std::cmp::Reverse(j.size));
+    Ok((conns, done))
 }
 
 /// Takes tables from `queue` until it is empty; gives back its connections and the
 /// tables it did.
-pub(super) async fn worker(
+async fn worker(
     mut conns: Conns,
     queue: Arc<Mutex<VecDeque<Job>>>,
     stage: Stage,
@@ -79,8 +99,19 @@ pub(super) async fn worker(
     }
 }
 
+/// The next row of a COPY stream; a failure says what was being read (`what`).
+pub(super) async fn next_row(
+    rows: &mut BoxStream<'_, sqlx::Result<Bytes>>,
+    what: &str,
+) -> Result<Option<Bytes>, Error> {
+    match rows.next().await.transpose() {
+        Ok(row) => Ok(row),
+        Err(e) => Err(postgres::Error::query(what)(e).into()),
+    }
+}
+
 /// The fields of one COPY text row, still escaped.
-fn fields(row: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn fields(row: &[u8]) -> impl Iterator<Item = &[u8]> {
     row.strip_suffix(&[NEWLINE])
         .unwrap_or(row)
         .split(|&b| b == DELIMITER)
@@ -103,13 +134,8 @@ async fn source_scan(reader: &mut SnapshotReader, job: &mut Job, ctx: &Ctx) -> R
         let mut rows = reader
             .copy_out(&job.live, &names, job.source_partitioned)
             .await?;
-        while let Some(row) = rows.next().await {
-            let row = match row {
-                Ok(row) => row,
-                Err(e) => {
-                    return Err(postgres::Error::query(format!("reading {}", job.live))(e).into());
-                }
-            };
+        let what = format!("reading {}", job.live);
+        while let Some(row) = next_row(&mut rows, &what).await? {
             for (i, field) in fields(&row).enumerate() {
                 if field == NULL {
                     continue;
@@ -170,11 +196,7 @@ async fn target_scan(conn: &mut PgConnection, job: &mut Job, ctx: &Ctx) -> Resul
         .map_err(postgres::Error::query(what.clone()))?;
     let mut decoded = Vec::new();
     let mut found: Vec<usize> = Vec::new();
-    while let Some(row) = rows.next().await {
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Err(postgres::Error::query(what)(e).into()),
-        };
+    while let Some(row) = next_row(&mut rows, &what).await? {
         for (i, field) in fields(&row).enumerate() {
             if field == NULL {
                 continue;
@@ -214,101 +236,4 @@ async fn target_scan(conn: &mut PgConnection, job: &mut Job, ctx: &Ctx) -> Resul
         }
     }
     Ok(())
-}
-
-/// Takes out the hits that the rules themselves explain: the constant, or a masker's
-/// stand-in for some source value that happens to equal another real value (names and
-/// cities come from word lists that real data shares). What is left are leaks.
-async fn explain(conns: &mut Conns, job: &mut Job, ctx: &Ctx) -> Result<(), Error> {
-    for exact in job.exact.iter_mut().filter(|e| !e.hits.is_empty()) {
-        if let Rule::Constant(value) = &exact.rule {
-            let text = constant_text(&mut conns.target, value, &exact.type_name).await;
-            if exact.hits.remove(&ctx.hasher.hash(&text)).is_some() {
-                exact.coincidences += 1;
-            }
-        }
-    }
-    let masked: Vec<usize> = (0..job.exact.len())
-        .filter(|&i| !job.exact[i].hits.is_empty() && matches!(job.exact[i].rule, Rule::Mask(_)))
-        .collect();
-    if masked.is_empty() {
-        return Ok(());
-    }
-    let columns: Vec<String> = masked.iter().map(|&i| job.exact[i].name.clone()).collect();
-    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let mut rows = conns
-        .reader
-        .copy_out(&job.live, &names, job.source_partitioned)
-        .await?;
-    let mut seen = vec![HashSet64::default(); masked.len()];
-    let (mut raw, mut out, mut encoded) = (Vec::new(), String::new(), Vec::new());
-    while let Some(row) = rows.next().await {
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Err(postgres::Error::query(format!("reading {}", job.live))(e).into()),
-        };
-        for (i, field) in fields(&row).enumerate() {
-            let Some(&e) = masked.get(i) else {
-                continue;
-            };
-            let exact = &mut job.exact[e];
-            let Rule::Mask(masker) = &exact.rule else {
-                continue;
-            };
-            if field == NULL || exact.hits.is_empty() || !seen[i].insert(ctx.hasher.hash(field)) {
-                continue;
-            }
-            raw.clear();
-            copy_text::decode(field, &mut raw);
-            let Ok(text) = std::str::from_utf8(&raw) else {
-                continue;
-            };
-            out.clear();
-            masker.mask(text, &ctx.key, &mut out);
-            if let Some(max) = exact.max_chars {
-                truncate_chars(&mut out, max);
-            }
-            encoded.clear();
-            copy_text::encode(&out, &mut encoded);
-            if exact.hits.remove(&ctx.hasher.hash(&encoded)).is_some() {
-                exact.coincidences += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The constant as the target prints it in COPY text (`true` is `t`, JSON is
-/// normalised), or as written if the target cannot cast it.
-async fn constant_text(conn: &mut PgConnection, value: &str, type_name: &str) -> Vec<u8> {
-    let mut written = Vec::new();
-    copy_text::encode(value, &mut written);
-    // `type_name` comes from the source server's own format_type(), which quotes as
-    // needed (as the plan's constant check uses it).
-    let sql = format!(
-        "COPY (SELECT CAST({} AS {type_name})) TO STDOUT",
-        literal(value)
-    );
-    let sql = safe(sql).0;
-    let Ok(mut rows) = conn.copy_out_raw(&sql).await else {
-        return written;
-    };
-    let mut text = Vec::new();
-    while let Some(row) = rows.next().await {
-        match row {
-            Ok(row) => text.extend_from_slice(&row),
-            Err(_) => return written,
-        }
-    }
-    if text.last() == Some(&NEWLINE) {
-        text.pop();
-    }
-    text
-}
-
-/// Cuts `text` to at most `max` characters, as the copy cuts a stand-in to `varchar(n)`.
-fn truncate_chars(text: &mut String, max: usize) {
-    if let Some((byte, _)) = text.char_indices().nth(max) {
-        text.truncate(byte);
-    }
 }
