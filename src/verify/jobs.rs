@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::report::Warning;
 use super::sample::{ColumnSample, HashSet64};
+use super::warning::Warning;
 use super::{TargetCopy, VerifyOptions, detect};
 use crate::catalog::{Table, TableName, TypeKind};
 use crate::plan::Plan;

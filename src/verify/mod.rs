@@ -34,7 +34,9 @@ mod jobs;
 mod read;
 mod report;
 pub mod sample;
+mod stages;
 mod target;
+mod warning;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,14 +53,16 @@ use crate::plan::{Plan, PlanProblems};
 use crate::rules::RuleSet;
 
 pub use report::{
-    ColumnReport, DeepExample, DeepHit, DeepReport, Leak, Presence, Verdict, VerifyReport, Warning,
+    ColumnReport, DeepExample, DeepHit, DeepReport, Leak, Presence, Verdict, VerifyReport,
 };
 pub use target::TargetCopy;
+pub use warning::Warning;
 
 use deep::{deep_report, patterns};
 use jobs::jobs;
-use read::{Conns, Ctx, Stage, run_stage};
+use read::{Conns, Ctx};
 use sample::ValueHasher;
+use stages::{Stage, run_stage};
 use target::open_target;
 
 /// How much to check: a larger sample finds rarer leaks and `--deep` finds values copied

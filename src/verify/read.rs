@@ -1,10 +1,9 @@
-//! The reading behind `verify`, on a few workers that each hold a reader inside the
-//! source snapshot and a read-only target session: per table, one `COPY ... TO STDOUT`
-//! on the source (the samples, and the kept columns' warnings) and one on the target
-//! (the comparison and the `--deep` search), then [`explain`] for columns with hits.
+//! The reading behind `verify`, on workers that each hold a reader inside the source
+//! snapshot and a read-only target session: per table, one `COPY ... TO STDOUT` on the
+//! source (the samples, and the kept columns' warnings) and one on the target (the
+//! comparison and the `--deep` search).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -13,7 +12,6 @@ use sqlx::postgres::PgConnection;
 
 use super::VerifyError as Error;
 use super::deep::Patterns;
-use super::explain::explain;
 use super::jobs::Job;
 use super::sample::ValueHasher;
 use super::{VerifyOptions, detect};
@@ -38,67 +36,6 @@ pub(super) struct Ctx {
     pub patterns: Option<Arc<Patterns>>,
 }
 
-/// Which part of a table's work a pass does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stage {
-    /// Sample the source only (`--deep` needs every sample before the target is read).
-    Source,
-    /// Read the target, then tell leaks from coincidences.
-    Target,
-    /// Both, table by table.
-    All,
-}
-
-/// Runs one stage of every job on `conns.len()` workers, largest tables first.
-pub(super) async fn run_stage(
-    conns: Vec<Conns>,
-    jobs: Vec<Job>,
-    stage: Stage,
-    ctx: Arc<Ctx>,
-) -> Result<(Vec<Conns>, Vec<Job>), Error> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for conns in conns {
-        let (queue, ctx) = (Arc::clone(&queue), Arc::clone(&ctx));
-        tasks.spawn(worker(conns, queue, stage, ctx));
-    }
-    let mut conns = Vec::new();
-    let mut done = Vec::new();
-    // The first failure ends the run: returning drops the set, which aborts the others.
-    while let Some(finished) = tasks.join_next().await {
-        let (worker_conns, mut worker_jobs) = finished??;
-        conns.push(worker_conns);
-        done.append(&mut worker_jobs);
-    }
-    done.sort_by_key(|j| std::cmp::Reverse(j.size));
-    Ok((conns, done))
-}
-
-/// Takes tables from `queue` until it is empty; gives back its connections and the
-/// tables it did.
-async fn worker(
-    mut conns: Conns,
-    queue: Arc<Mutex<VecDeque<Job>>>,
-    stage: Stage,
-    ctx: Arc<Ctx>,
-) -> Result<(Conns, Vec<Job>), Error> {
-    let mut done = Vec::new();
-    loop {
-        let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-        let Some(mut job) = next else {
-            return Ok((conns, done));
-        };
-        if stage != Stage::Target {
-            source_scan(&mut conns.reader, &mut job, &ctx).await?;
-        }
-        if stage != Stage::Source {
-            target_scan(&mut conns.target, &mut job, &ctx).await?;
-            explain(&mut conns, &mut job, &ctx).await?;
-        }
-        done.push(job);
-    }
-}
-
 /// The next row of a COPY stream; a failure says what was being read (`what`).
 pub(super) async fn next_row(
     rows: &mut BoxStream<'_, sqlx::Result<Bytes>>,
@@ -118,7 +55,11 @@ pub(super) fn fields(row: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Samples the masked columns and looks at the kept ones, in one pass over the table.
-async fn source_scan(reader: &mut SnapshotReader, job: &mut Job, ctx: &Ctx) -> Result<(), Error> {
+pub(super) async fn source_scan(
+    reader: &mut SnapshotReader,
+    job: &mut Job,
+    ctx: &Ctx,
+) -> Result<(), Error> {
     // A column the target lacks needs no sample, unless `--deep` looks for it elsewhere.
     let sampled: Vec<usize> = (0..job.exact.len())
         .filter(|&i| job.exact[i].in_target || ctx.options.deep)
@@ -163,7 +104,11 @@ async fn source_scan(reader: &mut SnapshotReader, job: &mut Job, ctx: &Ctx) -> R
 
 /// Streams the table from the target: each masked column's values are looked up in its
 /// sample, and each `--deep` column is searched for every sampled value.
-async fn target_scan(conn: &mut PgConnection, job: &mut Job, ctx: &Ctx) -> Result<(), Error> {
+pub(super) async fn target_scan(
+    conn: &mut PgConnection,
+    job: &mut Job,
+    ctx: &Ctx,
+) -> Result<(), Error> {
     let Some((table, partitioned)) = job.target.clone() else {
         return Ok(());
     };

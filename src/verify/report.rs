@@ -1,10 +1,10 @@
 //! What `verify` found, as the CLI and a refresh read it, and how the finished jobs
 //! become that report. It holds counts and redacted values only, never a real one.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::jobs::Job;
+use super::warning::Warning;
 use crate::catalog::TableName;
 
 /// How many leaked values a report shows per column: enough to see the pattern, few
@@ -168,69 +168,6 @@ pub struct DeepExample {
     pub from: String,
     /// Target rows that contain it.
     pub rows: u64,
-}
-
-/// A kept column that looks like personal data: worth a look, not a failure.
-#[derive(Debug, Clone)]
-pub enum Warning {
-    /// The column's name says so.
-    Name {
-        /// The table.
-        table: TableName,
-        /// The column.
-        column: String,
-        /// The word in the name.
-        word: &'static str,
-    },
-    /// Some of its source values look like personal data.
-    Values {
-        /// The table.
-        table: TableName,
-        /// The column.
-        column: String,
-        /// What they look like.
-        what: &'static str,
-        /// Values that look like it.
-        matching: u64,
-        /// Non-NULL values looked at.
-        of: u64,
-    },
-}
-
-impl Warning {
-    /// The table and column it is about.
-    pub fn place(&self) -> (&TableName, &str) {
-        match self {
-            Warning::Name { table, column, .. } | Warning::Values { table, column, .. } => {
-                (table, column)
-            }
-        }
-    }
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Warning::Name {
-                table,
-                column,
-                word,
-            } => write!(
-                f,
-                "{table}.{column} is kept, but its name looks like personal data (`{word}`)"
-            ),
-            Warning::Values {
-                table,
-                column,
-                what,
-                matching,
-                of,
-            } => write!(
-                f,
-                "{table}.{column} is kept, but {matching} of its {of} values contain {what}"
-            ),
-        }
-    }
 }
 
 /// The warnings that kept columns' values give, job by job, e-mail addresses before card
