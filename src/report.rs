@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::catalog::TableName;
 
 /// What one table moved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableMoved {
     /// The source table.
     pub table: TableName,
@@ -18,6 +18,9 @@ pub struct TableMoved {
     pub rows: u64,
     /// Bytes read from the source (PostgreSQL: COPY text; the others: the values' bytes).
     pub bytes: u64,
+    /// Wall time of the table's copy, so the run history and the daemon's status page
+    /// can show which table a slow run spent its time on (0.0: not measured).
+    pub seconds: f64,
 }
 
 /// What a finished refresh moved.

@@ -159,7 +159,7 @@ impl RunStart {
 }
 
 /// One table's figures in a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableStats {
     /// The source schema.
     pub schema: String,
@@ -169,6 +169,8 @@ pub struct TableStats {
     pub rows: u64,
     /// COPY text bytes read.
     pub bytes: u64,
+    /// Wall time of the table's copy (`None` in runs recorded before it was kept).
+    pub seconds: Option<f64>,
 }
 
 /// What is known of a run when it ends.
@@ -205,6 +207,7 @@ impl RunEnd {
                     table: t.table.name.clone(),
                     rows: t.rows,
                     bytes: t.bytes,
+                    seconds: Some(t.seconds),
                 })
                 .collect(),
             rows: Some(summary.rows),
@@ -286,6 +289,7 @@ impl RunRecord {
                 "table": t.table,
                 "rows": t.rows,
                 "bytes": t.bytes,
+                "seconds": t.seconds,
             })).collect::<Vec<_>>(),
         })
     }
@@ -366,6 +370,19 @@ impl AuditLog {
         for statement in sql::SQLITE_SCHEMA {
             tx.execute(*statement).await.map_err(fail)?;
         }
+        let has_seconds: i64 = sqlx::query_scalar(sql::SQLITE_HAS_SECONDS)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail)?;
+        if has_seconds == 0 {
+            match tx.execute(sql::SQLITE_ADD_SECONDS).await {
+                // Another process added it meanwhile.
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                other => {
+                    other.map_err(fail)?;
+                }
+            }
+        }
         tx.commit().await.map_err(fail)?;
         Ok(Self {
             store: Store::Sqlite(pool, file.to_owned()),
@@ -433,6 +450,7 @@ impl AuditLog {
                     .bind(&table.table)
                     .bind(to_i64(table.rows))
                     .bind(to_i64(table.bytes))
+                    .bind(table.seconds)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -517,6 +535,7 @@ impl AuditLog {
                                 table: row.try_get(2)?,
                                 rows: to_u64(row.try_get(3)?),
                                 bytes: to_u64(row.try_get(4)?),
+                                seconds: row.try_get(5)?,
                             },
                         ))
                     })
@@ -632,12 +651,14 @@ mod tests {
                     table: "customers".into(),
                     rows: 3,
                     bytes: 120,
+                    seconds: Some(1.25),
                 },
                 TableStats {
                     schema: "crm".into(),
                     table: "notes".into(),
                     rows: 0,
                     bytes: 0,
+                    seconds: Some(0.0),
                 },
             ],
             rows: Some(3),
@@ -777,6 +798,47 @@ mod tests {
         assert_eq!(runs.len(), 40);
         assert!(runs.iter().all(|r| r.outcome == Outcome::Succeeded));
         assert!(runs.iter().all(|r| r.tables.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn a_history_made_before_table_seconds_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("old.sqlite");
+        let old = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&file)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        for statement in sql::SQLITE_SCHEMA {
+            old.execute(*statement).await.unwrap();
+        }
+        old.execute(
+            "INSERT INTO runs (triggered_by, target, started_at, outcome, config_sha256)
+             VALUES ('cli:old', 'dev', '2025-01-01T00:00:00Z', 'succeeded', 'c0');
+             INSERT INTO run_tables VALUES (1, 0, 'public', 'users', 7, 70)",
+        )
+        .await
+        .unwrap();
+        old.close().await;
+        let config = AuditConfig {
+            url: SecretString::from(format!("sqlite://{}", file.display())),
+        };
+        let log = AuditLog::open(&config).await.unwrap();
+        let before = log.get(RunId(1)).await.unwrap().unwrap();
+        assert_eq!(before.tables[0].rows, 7);
+        assert_eq!(before.tables[0].seconds, None);
+        let id = log
+            .start(&start("cli:new", "dev", "2026-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        log.finish(id, &succeeded()).await.unwrap();
+        // Opening again finds the column there and leaves it.
+        let again = AuditLog::open(&config).await.unwrap();
+        let after = again.get(id).await.unwrap().unwrap();
+        assert_eq!(after.tables[0].seconds, Some(1.25));
+        assert_eq!(after.to_json()["tables"][0]["seconds"], 1.25);
     }
 
     #[tokio::test]

@@ -67,7 +67,17 @@ pub const POSTGRES_SCHEMA: &[&str] = &[
         byte_count BIGINT NOT NULL,
         PRIMARY KEY (run_id, ordinal)
     )",
+    // Added after the first release: histories made before it gain the column here.
+    "ALTER TABLE lethe_audit.run_tables ADD COLUMN IF NOT EXISTS seconds DOUBLE PRECISION",
 ];
+
+/// Whether an SQLite history already has `run_tables.seconds` (SQLite has no `ADD
+/// COLUMN IF NOT EXISTS`): 0 for a file made before the column was added.
+pub const SQLITE_HAS_SECONDS: &str =
+    "SELECT count(*) FROM pragma_table_info('run_tables') WHERE name = 'seconds'";
+
+/// Adds each table's copy time to an SQLite history made before it was kept.
+pub const SQLITE_ADD_SECONDS: &str = "ALTER TABLE run_tables ADD COLUMN seconds REAL";
 
 /// Records a run as it starts; returns its id.
 pub const INSERT_RUN: &str = "INSERT INTO runs
@@ -84,8 +94,8 @@ pub const FINISH_RUN: &str = "UPDATE runs
 
 /// One table's figures for a finished run.
 pub const INSERT_TABLE: &str = "INSERT INTO run_tables
-    (run_id, ordinal, schema_name, table_name, row_count, byte_count)
-    VALUES ($1, $2, $3, $4, $5, $6)";
+    (run_id, ordinal, schema_name, table_name, row_count, byte_count, seconds)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// The columns every read of `runs` returns, in the order [`super::record`] reads them.
 macro_rules! run_columns {
@@ -105,8 +115,8 @@ pub const LIST_RUNS: &str = concat!(
 pub const GET_RUN: &str = concat!(run_columns!(), "WHERE id = $1");
 
 /// The per-table figures of the runs with ids in `$1..=$2`, in plan order.
-pub const TABLES_OF_RUNS: &str = "SELECT run_id, schema_name, table_name, row_count, byte_count
-    FROM run_tables WHERE run_id BETWEEN $1 AND $2 ORDER BY run_id, ordinal";
+pub const TABLES_OF_RUNS: &str = "SELECT run_id, schema_name, table_name, row_count, byte_count,
+    seconds FROM run_tables WHERE run_id BETWEEN $1 AND $2 ORDER BY run_id, ordinal";
 
 /// When a trigger last started a run, whatever its outcome.
 pub const LAST_STARTED: &str =

@@ -256,6 +256,7 @@ impl Work<'_> {
                     table: table.table.name.clone(),
                     rows: 0,
                     bytes: 0,
+                    seconds: 0.0,
                 });
                 continue;
             }
@@ -282,6 +283,7 @@ impl Work<'_> {
                 table: table.table.name.clone(),
                 rows: copied.rows,
                 bytes: copied.bytes,
+                seconds: 0.0,
             });
         }
 

@@ -472,6 +472,7 @@ async fn copy_all(
             table: t.table.name.clone(),
             rows: 0,
             bytes: 0,
+            seconds: 0.0,
         })
         .collect();
     while let Some(done) = tasks.join_next().await {

@@ -166,6 +166,7 @@ async fn build(
                 table: table.table.name.clone(),
                 rows: 0,
                 bytes: 0,
+                seconds: 0.0,
             });
             continue;
         };
@@ -181,6 +182,7 @@ async fn build(
             table: table.table.name.clone(),
             rows: copied.rows,
             bytes: copied.bytes,
+            seconds: 0.0,
         });
     }
     // AUTOINCREMENT counters, so new rows in dev do not reuse ids.
