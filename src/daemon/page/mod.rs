@@ -763,3 +763,246 @@ async fn script() -> Response {
         include_str!("static/live.js"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::Tokens;
+    use crate::daemon::runs::RunRequest;
+    use crate::daemon::testing::{config, options, serve};
+
+    const TOKEN: &str = "ops-token-0123456789abcdef";
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// The value of `name="csrf"` in a page.
+    fn csrf_of(page: &str) -> String {
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `name=value` of a `Set-Cookie` header named `name`.
+    fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn login_keeps_a_strict_session_cookie_and_every_form_is_csrf_checked() {
+        let (_dir, config) = config("[daemon]\nattempts = 3\nretry_backoff_secs = 60\n");
+        let tokens = Tokens::parse(&format!("ops:{TOKEN}:refresh:dev")).unwrap();
+        let shared = Shared::new(config, Vec::new(), options(tokens));
+        let base = serve(&shared).await;
+        let http = client();
+
+        let index = http.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(index.status().as_u16(), 401);
+        let login_cookie = set_cookie(&index, LOGIN_COOKIE).unwrap();
+        assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"));
+        let nonce = login_cookie.split(';').next().unwrap().to_owned();
+        let page = index.text().await.unwrap();
+        assert!(page.contains("401 Unauthorized"), "{page}");
+        let csrf = csrf_of(&page);
+        assert_eq!(csrf.len(), 64, "{page}");
+
+        let login = |cookie: String, form: Vec<(&'static str, String)>| {
+            let http = http.clone();
+            let base = base.clone();
+            async move {
+                http.post(format!("{base}/login"))
+                    .header(header::COOKIE, cookie)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // Without the login cookie the form's token means nothing.
+        let answer = login(
+            String::new(),
+            vec![("token", TOKEN.into()), ("csrf", csrf.clone())],
+        )
+        .await;
+        assert_eq!(answer.status().as_u16(), 400);
+        let answer = login(
+            nonce.clone(),
+            vec![
+                ("token", "wrong-token-0123456789".into()),
+                ("csrf", csrf.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(answer.status().as_u16(), 401);
+        assert!(set_cookie(&answer, SESSION_COOKIE).is_none());
+        let answer = login(
+            nonce.clone(),
+            vec![("token", TOKEN.into()), ("csrf", csrf.clone())],
+        )
+        .await;
+        assert_eq!(answer.status().as_u16(), 303);
+        let session = set_cookie(&answer, SESSION_COOKIE).unwrap();
+        assert!(
+            session.ends_with("; Path=/; HttpOnly; SameSite=Strict"),
+            "{session}"
+        );
+        assert!(!session.contains(TOKEN), "the cookie holds no token");
+        let cookie = session.split(';').next().unwrap().to_owned();
+
+        let page = http
+            .get(format!("{base}/"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert_eq!(
+            page.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next(),
+            Some("default-src 'none'")
+        );
+        let page = page.text().await.unwrap();
+        assert!(page.contains("signed in as <b>ops</b>"), "{page}");
+        assert!(page.contains("id=\"target-dev\""), "{page}");
+        assert!(!page.contains("target-staging"), "{page}");
+        assert!(
+            !page.contains("Roll back"),
+            "refresh may not roll back: {page}"
+        );
+        let csrf = csrf_of(&page);
+
+        let press = |csrf: String| {
+            let http = http.clone();
+            let (base, cookie) = (base.clone(), cookie.clone());
+            async move {
+                http.post(format!("{base}/targets/dev/refresh"))
+                    .header(header::COOKIE, cookie)
+                    .form(&[("csrf", csrf)])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // A form from elsewhere (no or a wrong CSRF token) is refused.
+        assert_eq!(press(String::new()).await.status().as_u16(), 403);
+        assert_eq!(press("0".repeat(64)).await.status().as_u16(), 403);
+        let pressed = press(csrf.clone()).await;
+        assert_eq!(pressed.status().as_u16(), 303);
+        let location = pressed.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("../../runs/"), "{location}");
+        assert!(shared.runs.holder("dev").is_some(), "the run started");
+        // Pressed again while it runs: the run under way.
+        let again = press(csrf.clone()).await;
+        assert_eq!(
+            again.headers()[header::LOCATION].to_str().unwrap(),
+            location
+        );
+        // Not this token's target.
+        let staging = http
+            .post(format!("{base}/targets/staging/refresh"))
+            .header(header::COOKIE, &cookie)
+            .form(&[("csrf", csrf.clone())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(staging.status().as_u16(), 403);
+        assert!(staging.text().await.unwrap().contains("may not refresh"));
+
+        // Signing out ends the session on the server, not only in the browser.
+        let out = http
+            .post(format!("{base}/logout"))
+            .header(header::COOKIE, &cookie)
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status().as_u16(), 303);
+        assert!(
+            set_cookie(&out, SESSION_COOKIE)
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        let after = http
+            .get(format!("{base}/"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status().as_u16(), 401);
+        shared.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn an_error_on_the_page_is_escaped_and_scrubbed_of_secrets() {
+        let (_dir, config) = config("");
+        let shared = Shared::new(config, Vec::new(), options(Tokens::default()));
+        let base = serve(&shared).await;
+        let run = shared.runs.skipped(
+            RunRequest {
+                target: "staging".into(),
+                trigger: "api:<b>x</b>".into(),
+                schedule: None,
+                profile: None,
+            },
+            "<script>alert(1)</script> cannot connect to \
+             postgres://lethe:staging-password@127.0.0.1:1/staging with key 0123456789abcdef-key"
+                .into(),
+        );
+        let page = client()
+            .get(format!("{base}/runs/{}", run.id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(page.contains("api:&lt;b&gt;x&lt;/b&gt;"), "{page}");
+        assert!(!page.contains("staging-password"), "{page}");
+        assert!(!page.contains("0123456789abcdef-key"), "{page}");
+        assert!(
+            page.contains("postgres://lethe:***@127.0.0.1:1/staging"),
+            "{page}"
+        );
+        // Open (no tokens): no login, the buttons are there, with a CSRF token.
+        let index = client().get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(index.status().as_u16(), 200);
+        let index = index.text().await.unwrap();
+        assert!(index.contains("open to local users"), "{index}");
+        assert_eq!(csrf_of(&index).len(), 64, "{index}");
+        for path in ["/runs/not-a-run", "/runs/99"] {
+            let answer = client().get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(answer.status().as_u16(), 404, "{path}");
+        }
+        let css = client()
+            .get(format!("{base}/static/lethe.css"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(css.status().as_u16(), 200);
+        assert!(
+            css.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
+    }
+}
