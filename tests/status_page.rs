@@ -219,6 +219,27 @@ impl Drop for Browser {
     }
 }
 
+/// The URL of a database that does not exist, on the server of `url`.
+fn missing_db(url: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap_or_else(|e| panic!("{e}"));
+    url.set_path("/lethe_t_no_such_database");
+    url.to_string()
+}
+
+/// `lethe refresh <target>` on a command line, by the user `oncall`.
+fn by_hand(ws: &Workspace, target: &str) -> std::process::Output {
+    let source =
+        std::fs::read_to_string(ws.path().join("source.url")).unwrap_or_else(|e| panic!("{e}"));
+    Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .arg("--config")
+        .arg(ws.config())
+        .args(["refresh", target])
+        .env("LETHE_TEST_SOURCE", source)
+        .env("USER", "oncall")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lethe: {e}"))
+}
+
 #[tokio::test]
 async fn a_person_signs_in_refreshes_dev_and_sees_only_what_the_token_allows() {
     let clock = Instant::now();
@@ -234,8 +255,11 @@ async fn a_person_signs_in_refreshes_dev_and_sees_only_what_the_token_allows() {
         "[source]\nurl = \"${{LETHE_TEST_SOURCE}}\"\n\n\
          [targets.dev]\nurl = \"{}\"\nafter_refresh = [\"hook.sql\"]\n\n\
          [targets.staging]\nurl = \"{}\"\n\n\
+         [targets.qa]\nurl = \"{}\"\n\n\
          [masking]\nkey = \"{KEY}\"\n\n[daemon]\nlisten = \"127.0.0.1:0\"\nattempts = 1\n",
-        dev.url, staging.url
+        dev.url,
+        staging.url,
+        missing_db(&dev.url),
     ));
     std::fs::create_dir_all(ws.path().join("schedules")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
@@ -243,9 +267,10 @@ async fn a_person_signs_in_refreshes_dev_and_sees_only_what_the_token_allows() {
         "cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\ntargets = [\"staging\", \"dev\"]\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    // Staging was refreshed by hand before the daemon started: the page finds it in the
-    // run history.
-    expect_exit(&ws.lethe(&["refresh", "staging"]), 0);
+    // Staging was refreshed by hand before the daemon started, and qa failed (its
+    // database does not exist): the page finds both in the run history.
+    expect_exit(&by_hand(&ws, "staging"), 0);
+    expect_exit(&by_hand(&ws, "qa"), 1);
 
     let tokens = format!("admin:{ADMIN}:admin,viewer:{VIEWER}:read,devops:{DEVOPS}:refresh:dev");
     let daemon = Daemon::start(&ws, "page", Some(&tokens)).await;
@@ -274,9 +299,24 @@ async fn a_person_signs_in_refreshes_dev_and_sees_only_what_the_token_allows() {
             .text("#target-staging")
             .await
             .unwrap_or_default()
-            .contains("cli:"),
+            .contains("cli:oncall"),
         "{}",
         browser.source().await
+    );
+    assert_eq!(
+        browser
+            .text("#target-qa [data-role=last-status]")
+            .await
+            .as_deref(),
+        Some("failed")
+    );
+    let error_line = browser
+        .text("#target-qa + tr.error-row")
+        .await
+        .unwrap_or_default();
+    assert!(
+        error_line.contains("lethe_t_no_such_database"),
+        "{error_line}"
     );
     let schedules = browser.text("main").await.unwrap_or_default();
     assert!(
@@ -310,6 +350,9 @@ async fn a_person_signs_in_refreshes_dev_and_sees_only_what_the_token_allows() {
         .wait_text("[data-role=status]", &["succeeded"])
         .await;
     let run_page = browser.source().await;
+    browser
+        .screenshot(&common::repo().join("target/status-run.png"))
+        .await;
     assert!(run_page.contains("api:admin"), "{run_page}");
     assert!(
         run_page.contains("public.customers") && run_page.contains("1,000"),

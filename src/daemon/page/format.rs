@@ -49,9 +49,9 @@ pub(crate) fn duration(d: Duration) -> String {
     }
 }
 
-/// `3.2 MB/s` over `seconds`.
-pub(crate) fn rate(bytes: u64, seconds: f64) -> String {
-    format!("{:.1} MB/s", bytes as f64 / 1e6 / seconds.max(1e-3))
+/// `3.2 MB/s` (or `43.3 kB/s`) over `seconds`.
+pub(crate) fn rate(n: u64, seconds: f64) -> String {
+    format!("{}/s", bytes((n as f64 / seconds.max(1e-3)) as u64))
 }
 
 /// `2026-03-10 02:30:05 UTC`.
@@ -100,6 +100,7 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(245)), "4 min 05 s");
         assert_eq!(duration(Duration::from_secs(7380)), "2 h 03 min");
         assert_eq!(rate(3_200_000, 1.0), "3.2 MB/s");
+        assert_eq!(rate(121_200, 2.8), "43.3 kB/s");
         assert_eq!(
             first_line("pre-swap checks failed:\n  x"),
             "pre-swap checks failed"

@@ -10,6 +10,14 @@
   if (nodes.length === 0) return;
 
   const count = (n) => Number(n).toLocaleString("en-US");
+  // Decimal units, as the server writes them.
+  const size = (n) => {
+    if (n < 1000) return Math.round(n) + " B";
+    const units = ["kB", "MB", "GB", "TB", "PB"];
+    let value = n / 1000, unit = 0;
+    while (value >= 999.95 && unit + 1 < units.length) { value /= 1000; unit += 1; }
+    return value.toFixed(1) + " " + units[unit];
+  };
   const set = (node, field, text) => {
     const el = node.querySelector('[data-field="' + field + '"]');
     if (el && el.textContent !== text) el.textContent = text;
@@ -31,7 +39,7 @@
         set(node, "rows", count(p.rows));
         if (run.started_at) {
           const seconds = Math.max((Date.now() - Date.parse(run.started_at)) / 1000, 0.001);
-          set(node, "rate", (p.bytes / 1e6 / seconds).toFixed(1) + " MB/s");
+          set(node, "rate", size(p.bytes / seconds) + "/s");
         }
         if (FINAL.includes(run.status)) ended = true;
       } catch (e) {
