@@ -145,6 +145,22 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
     let (status, body) = post(&daemon.url("/v1/targets/staging/rollback"), OPS).await;
     assert_eq!(status, 409, "{body}");
 
+    // `lethe refresh --via` says what the token may do, and exits 2 (the user must fix it).
+    let via = std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args([
+            "--config",
+            "/nonexistent/lethe.toml",
+            "refresh",
+            "staging",
+            "--via",
+        ])
+        .arg(&daemon.base)
+        .env("LETHE_API_TOKEN", CI)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, stderr) = expect_exit(&via, 2);
+    assert!(stderr.contains("may not refresh `staging`"), "{stderr}");
+
     let metrics = reqwest::get(daemon.url("/metrics"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -152,7 +168,7 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
         .await
         .unwrap_or_default();
     for line in [
-        "lethe_api_denied_total{token=\"ci\",action=\"refresh\"} 1",
+        "lethe_api_denied_total{token=\"ci\",action=\"refresh\"} 2",
         "lethe_api_denied_total{token=\"ci\",action=\"read\"} 1",
         "lethe_api_denied_total{token=\"ci\",action=\"rollback\"} 1",
         "lethe_api_denied_total{token=\"dash\",action=\"refresh\"} 1",
@@ -165,7 +181,7 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
         .lines()
         .filter(|l| l.contains("refused: outside the token's role or targets"))
         .collect();
-    assert_eq!(refusals.len(), 5, "{log}");
+    assert_eq!(refusals.len(), 6, "{log}");
     assert!(
         refusals
             .iter()

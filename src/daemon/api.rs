@@ -633,6 +633,7 @@ mod tests {
         let get_run = format!("/v1/runs/{staging_run}");
         let cancel_run = format!("/v1/runs/{staging_run}/cancel");
         let page_run = format!("/runs/{staging_run}");
+        let page_cancel = format!("/runs/{staging_run}/cancel");
         // (method, path, who may: admin, devops(refresh dev), viewer(read all), devadmin(admin dev))
         // A refused request answers the status given; an allowed one anything but 401/403.
         let routes: Vec<(Method, &str, [bool; 4])> = vec![
@@ -670,6 +671,21 @@ mod tests {
             ),
             (Method::GET, "/", [true, true, true, true]),
             (Method::GET, &page_run, [true, false, true, false]),
+            // The page's buttons (a bearer header needs no CSRF token).
+            (
+                Method::POST,
+                "/targets/staging/refresh",
+                [true, false, false, false],
+            ),
+            (
+                Method::POST,
+                "/targets/dev/rollback",
+                [true, false, false, true],
+            ),
+            (Method::POST, "/logout", [true, true, true, true]),
+            // Last: the admin's cancel ends the run the others read.
+            (Method::POST, &cancel_run, [true, false, false, false]),
+            (Method::POST, &page_cancel, [true, false, false, false]),
         ];
         let callers = [ADMIN, DEV, READ, DEV_ADMIN];
         for (method, path, allowed) in &routes {
@@ -730,14 +746,22 @@ mod tests {
         // The refusals are counted by token id and action.
         let metrics = shared.metrics.render();
         for line in [
-            "lethe_api_denied_total{token=\"viewer\",action=\"cancel\"} 1",
-            "lethe_api_denied_total{token=\"devops\",action=\"cancel\"} 1",
-            "lethe_api_denied_total{token=\"viewer\",action=\"rollback\"} 2",
+            "lethe_api_denied_total{token=\"viewer\",action=\"cancel\"} 3",
+            "lethe_api_denied_total{token=\"devops\",action=\"cancel\"} 3",
+            "lethe_api_denied_total{token=\"viewer\",action=\"rollback\"} 3",
+            "lethe_api_denied_total{token=\"devadmin\",action=\"read\"} 3",
         ] {
             assert!(metrics.contains(line), "missing {line}:\n{metrics}");
         }
-        let (status, _) = call(Method::POST, url(&cancel_run), Some(ADMIN), "").await;
-        assert_eq!(status, 202);
+        assert_eq!(
+            shared
+                .runs
+                .get(staging_run.parse().unwrap())
+                .unwrap()
+                .cancelled_by
+                .as_deref(),
+            Some("api:admin")
+        );
         shared.shutdown.cancel();
         shared.tasks.close();
         tokio::time::timeout(Duration::from_secs(10), shared.tasks.wait())
