@@ -98,7 +98,7 @@ async fn check(config: &Config, schedules: &[schedule::Schedule], tokens: &Token
     if let Err(e) = daemon::listen_addresses(config, tokens).await {
         return refuse(true, &e.to_string(), 2);
     }
-    let ids: Vec<&str> = tokens.ids().collect();
+    let ids = tokens.summary();
     println!(
         "ok: {} schedule{}; API on {} ({} mode, {})",
         schedules.len(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use super::history::{History, HistoryError};
+use super::history::{History, HistoryError, StoredRun};
 use super::runs::{RunId, RunRecord, RunStatus};
 use crate::audit::{self, AuditLog, Outcome, RunEnd, RunStart, Trigger};
 use crate::config::Config;
@@ -56,7 +56,10 @@ impl History for AuditHistory {
         })
     }
 
-    fn started<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<(), HistoryError>> {
+    fn started<'a>(
+        &'a self,
+        run: &'a RunRecord,
+    ) -> BoxFuture<'a, Result<Option<i64>, HistoryError>> {
         Box::pin(async move {
             let start = RunStart::now(
                 &self.config,
@@ -69,7 +72,7 @@ impl History for AuditHistory {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(run.id, id);
-            Ok(())
+            Ok(Some(id.0))
         })
     }
 
@@ -104,6 +107,18 @@ impl History for AuditHistory {
             self.log.finish(id, &end).await?;
             Ok(())
         })
+    }
+
+    fn recent<'a>(
+        &'a self,
+        target: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, HistoryError>> {
+        Box::pin(async move { Ok(self.log.list(Some(target), limit).await?) })
+    }
+
+    fn run(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredRun>, HistoryError>> {
+        Box::pin(async move { Ok(self.log.get(audit::RunId(id)).await?) })
     }
 }
 

@@ -25,6 +25,9 @@ pub enum ClientError {
     /// 401.
     #[error("the daemon refused the token: set {TOKEN_VAR} to a token it accepts")]
     Unauthorized,
+    /// 403: the token's role or targets do not allow it; the daemon says what they do.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such target or run.
     #[error("{0}")]
     NotFound(String),
@@ -42,10 +45,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The exit code: 2 for what the user must fix (URL, token, target name), 1 otherwise.
+    /// The exit code: 2 for what the user must fix (URL, token, its role, target name), 1
+    /// otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClientError::BadUrl(_) | ClientError::Unauthorized | ClientError::NotFound(_) => 2,
+            ClientError::BadUrl(_)
+            | ClientError::Unauthorized
+            | ClientError::Forbidden(_)
+            | ClientError::NotFound(_) => 2,
             _ => 1,
         }
     }
@@ -143,6 +150,7 @@ async fn answer<T: serde::de::DeserializeOwned>(
         .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
     Err(match status.as_u16() {
         401 => ClientError::Unauthorized,
+        403 => ClientError::Forbidden(message),
         404 => ClientError::NotFound(message),
         409 => ClientError::Busy(message),
         code => ClientError::Other {

@@ -12,6 +12,10 @@ use futures_util::future::BoxFuture;
 use super::runs::RunRecord;
 use crate::report::RefreshSummary;
 
+/// A run as the history keeps it: also `lethe refresh`'s and other daemons' runs, and
+/// this daemon's from before it started.
+pub type StoredRun = crate::audit::RunRecord;
+
 /// Why the history could not be read or written. The daemon logs it and goes on: a run
 /// is never refused because its record could not be kept.
 pub type HistoryError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,8 +30,12 @@ pub trait History: Send + Sync {
         schedule: &'a str,
     ) -> BoxFuture<'a, Result<Option<DateTime<Utc>>, HistoryError>>;
 
-    /// A run was accepted (or skipped: then [`History::finished`] follows at once).
-    fn started<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<(), HistoryError>>;
+    /// A run was accepted (or skipped: then [`History::finished`] follows at once);
+    /// returns the run's id in the history, if it has ids.
+    fn started<'a>(
+        &'a self,
+        run: &'a RunRecord,
+    ) -> BoxFuture<'a, Result<Option<i64>, HistoryError>>;
 
     /// A run ended, with its status, counters and error, and what a successful run moved
     /// table by table.
@@ -36,6 +44,17 @@ pub trait History: Send + Sync {
         run: &'a RunRecord,
         summary: Option<&'a RefreshSummary>,
     ) -> BoxFuture<'a, Result<(), HistoryError>>;
+
+    /// The newest `limit` runs of `target`, newest first, whoever ran them: the status
+    /// page's last run of a target after a restart, or after a `lethe refresh` by hand.
+    fn recent<'a>(
+        &'a self,
+        target: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, HistoryError>>;
+
+    /// One run by its history id.
+    fn run(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredRun>, HistoryError>>;
 }
 
 /// A history that lives as long as the process: the last start of each schedule.
@@ -58,13 +77,16 @@ impl History for MemoryHistory {
         Box::pin(async move { Ok(last) })
     }
 
-    fn started<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<(), HistoryError>> {
+    fn started<'a>(
+        &'a self,
+        run: &'a RunRecord,
+    ) -> BoxFuture<'a, Result<Option<i64>, HistoryError>> {
         if let Some(schedule) = &run.request.schedule {
             let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
             let at = last.entry(schedule.clone()).or_insert(run.queued_at);
             *at = (*at).max(run.queued_at);
         }
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(None) })
     }
 
     fn finished<'a>(
@@ -73,6 +95,19 @@ impl History for MemoryHistory {
         _summary: Option<&'a RefreshSummary>,
     ) -> BoxFuture<'a, Result<(), HistoryError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Nothing outlives the process here: the daemon's own runs are all there is.
+    fn recent<'a>(
+        &'a self,
+        _target: &'a str,
+        _limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, HistoryError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn run(&self, _id: i64) -> BoxFuture<'_, Result<Option<StoredRun>, HistoryError>> {
+        Box::pin(async { Ok(None) })
     }
 }
 

@@ -29,6 +29,13 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+/// Labels of `lethe_api_denied_total`: the token's id (never the token) and the action.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeniedLabels {
+    token: String,
+    action: String,
+}
+
 /// A histogram family needs a constructor for each new target's buckets.
 type HistogramFamily = Family<TargetLabel, Histogram, fn() -> Histogram>;
 
@@ -42,6 +49,7 @@ pub struct Metrics {
     duration: HistogramFamily,
     last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     in_progress: Family<TargetLabel, Gauge>,
+    denied: Family<DeniedLabels, Counter>,
 }
 
 /// Run-time buckets from 1 s to about 9 hours, doubling.
@@ -60,6 +68,7 @@ impl Metrics {
         let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
         let last_success = Family::<TargetLabel, Gauge<f64, AtomicU64>>::default();
         let in_progress = Family::<TargetLabel, Gauge>::default();
+        let denied = Family::<DeniedLabels, Counter>::default();
         registry.register(
             "lethe_runs",
             "Refresh runs that ended, by target and outcome (succeeded, failed, cancelled, skipped)",
@@ -90,6 +99,11 @@ impl Metrics {
             "Refresh runs under way",
             in_progress.clone(),
         );
+        registry.register(
+            "lethe_api_denied",
+            "API and page requests refused (403) because the token's role or targets do not allow them",
+            denied.clone(),
+        );
         let metrics = Self {
             registry,
             runs,
@@ -98,6 +112,7 @@ impl Metrics {
             duration,
             last_success,
             in_progress,
+            denied,
         };
         for target in targets {
             let label = TargetLabel {
@@ -141,6 +156,16 @@ impl Metrics {
             .get_or_create(&OutcomeLabels {
                 target: target.to_owned(),
                 outcome: status.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a request refused to the token `token` (its id) for `action`.
+    pub fn denied(&self, token: &str, action: &str) {
+        self.denied
+            .get_or_create(&DeniedLabels {
+                token: token.to_owned(),
+                action: action.to_owned(),
             })
             .inc();
     }
@@ -193,6 +218,8 @@ mod tests {
         metrics.started("dev");
         metrics.ended("dev", RunStatus::Failed, Duration::from_secs(1), 99, 99);
         metrics.outcome("dev", RunStatus::Skipped);
+        metrics.denied("ci", "rollback");
+        metrics.denied("ci", "rollback");
         let text = metrics.render();
         for line in [
             "lethe_runs_total{target=\"dev\",outcome=\"succeeded\"} 1",
@@ -206,6 +233,7 @@ mod tests {
             "lethe_run_duration_seconds_bucket{target=\"dev\",le=\"2\"} 1",
             "lethe_run_duration_seconds_bucket{target=\"dev\",le=\"4\"} 2",
             "# TYPE lethe_last_success_timestamp_seconds gauge",
+            "lethe_api_denied_total{token=\"ci\",action=\"rollback\"} 2",
         ] {
             assert!(text.contains(line), "missing {line}:\n{text}");
         }

@@ -1,42 +1,54 @@
 //! `lethe daemon`: refreshes targets on their schedules and on request over HTTP, one
 //! run per target at a time, retrying transient failures, and stopping cleanly on
 //! SIGTERM (a run in flight is cancelled before its swap, so the target keeps its copy).
+//! It serves a JSON API (`/v1`), Prometheus metrics and a status page for people (`/`),
+//! each token limited to a role and a set of targets.
+//!
+//! - [`executor`] runs what is asked (tries, retries, records); [`scheduler`] and the
+//!   API ask;
+//! - [`api`] and [`page`] answer HTTP, the same [`actions`] behind both, after [`access`]
+//!   has named the caller ([`auth`]: tokens; [`session`]: the page's login cookie).
 //!
 //! One target never has two runs: inside a daemon a run claims its target in [`Runs`]
 //! before it starts; across daemons (two machines, or a `lethe refresh` by hand) the
 //! target's PostgreSQL advisory lock refuses the second run, which then counts as
 //! skipped.
 
+mod access;
+mod actions;
 mod api;
 mod audit_history;
 mod auth;
 pub mod client;
+mod executor;
 mod history;
 mod metrics;
+mod page;
 mod runs;
 mod scheduler;
+mod session;
+#[cfg(test)]
+mod testing;
 
 pub use api::{ProgressView, RunView};
 pub use audit_history::AuditHistory;
-pub use auth::{TOKENS_VAR, Tokens};
-pub use history::{History, HistoryError, MemoryHistory};
+pub use auth::{Action, Principal, Role, TOKENS_VAR, Targets, Tokens};
+pub use history::{History, HistoryError, MemoryHistory, StoredRun};
 pub use metrics::Metrics;
-pub use runs::{RunId, RunRecord, RunRequest, RunStatus, Runs};
+pub use runs::{CancelRefused, RunId, RunRecord, RunRequest, RunStatus, Runs};
 pub use scheduler::previous_fire;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, Mode};
-use crate::pipeline::{self, LiveProgress, RefreshOptions};
-use crate::report::{Outcome, RefreshSummary};
 use crate::schedule::Schedule;
 
 /// How long shutdown waits for cancelled runs to drop their shadows; within the 30 s a
@@ -101,8 +113,11 @@ impl Error {
 }
 
 /// Resolves `[daemon] listen` and checks it against the tokens: an API without tokens
-/// only on loopback, and none at all in production.
+/// only on loopback, and none at all in production; every target a token names exists.
 pub async fn listen_addresses(config: &Config, tokens: &Tokens) -> Result<Vec<SocketAddr>, Error> {
+    tokens
+        .check_targets(|name| config.targets.contains_key(name))
+        .map_err(Error::Tokens)?;
     let listen = &config.daemon.listen;
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host(listen.as_str())
         .await
@@ -149,13 +164,19 @@ pub enum StartError {
     ShuttingDown,
 }
 
-/// What the scheduler, the API and the runs share.
+/// What the scheduler, the API, the page and the runs share.
 pub(crate) struct Shared {
     config: Arc<Config>,
+    /// The schedules, for the status page.
+    schedules: Vec<Arc<Schedule>>,
     runs: Runs,
     metrics: Metrics,
     history: Arc<dyn History>,
     tokens: Tokens,
+    /// The page's login sessions.
+    sessions: session::Sessions,
+    /// Passwords and keys of the config, blanked out of any text a page shows.
+    secrets: Vec<String>,
     jobs: usize,
     /// Cancelled on SIGTERM/SIGINT: stops fires, new runs and the HTTP server; each run's
     /// token is a child of it.
@@ -166,12 +187,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The state of a daemon that has not yet served or scheduled anything.
-    fn new(config: Config, options: DaemonOptions) -> Arc<Self> {
+    fn new(config: Config, schedules: Vec<Schedule>, options: DaemonOptions) -> Arc<Self> {
         Arc::new(Shared {
             metrics: Metrics::new(config.targets.keys().map(String::as_str)),
+            schedules: schedules.into_iter().map(Arc::new).collect(),
             runs: Runs::default(),
             history: options.history,
             tokens: options.tokens,
+            sessions: session::Sessions::new(),
+            secrets: secrets_of(&config),
             jobs: options.jobs.max(1),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -179,125 +203,73 @@ impl Shared {
         })
     }
 
-    /// Claims the target and starts the run in the background.
-    pub(crate) fn start(
-        self: &Arc<Self>,
-        request: RunRequest,
-    ) -> Result<(RunId, JoinHandle<RunStatus>), StartError> {
-        if self.shutdown.is_cancelled() {
-            return Err(StartError::ShuttingDown);
+    /// `text` with every secret of the config blanked out, and the password of any URL
+    /// in it: what a page or an answer may show of an error.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut clean = text.to_owned();
+        for secret in &self.secrets {
+            clean = clean.replace(secret.as_str(), "***");
         }
-        let record = self.runs.claim(request).map_err(StartError::Busy)?;
-        let id = record.id;
-        let shared = Arc::clone(self);
-        Ok((id, self.tasks.spawn(shared.execute(record))))
-    }
-
-    /// Records a run that did not start because `holder` has its target.
-    pub(crate) async fn skip(&self, request: RunRequest, holder: RunId) {
-        info!(target = %request.target, trigger = %request.trigger, holder = %holder,
-              "skipped: already refreshing");
-        let record = self.runs.skipped(
-            request,
-            format!("skipped: already refreshing (run {holder})"),
-        );
-        self.metrics
-            .outcome(&record.request.target, RunStatus::Skipped);
-        self.record_started(&record).await;
-        self.record_finished(&record, None).await;
-    }
-
-    /// Runs a claimed run to its end: tries, retries, records and metrics.
-    async fn execute(self: Arc<Self>, record: RunRecord) -> RunStatus {
-        let id = record.id;
-        let target = record.request.target.clone();
-        info!(run = %id, target = %target, trigger = %record.request.trigger, "run started");
-        self.record_started(&record).await;
-        self.metrics.started(&target);
-        let clock = Instant::now();
-        let cancel = self.shutdown.child_token();
-        let result = self.tries(&record, &cancel).await;
-        let (status, error, rows, bytes) = match &result {
-            Ok(summary) => (RunStatus::Succeeded, None, summary.rows, summary.bytes),
-            Err(error) => (status_of(error), Some(error.to_string()), 0, 0),
-        };
-        self.metrics
-            .ended(&target, status, clock.elapsed(), rows, bytes);
-        let finished = self.runs.finish(id, status, error.clone());
-        let seconds = clock.elapsed().as_secs_f64();
-        match (&result, status) {
-            (Ok(summary), _) => info!(run = %id, target = %target, rows = summary.rows,
-                bytes = summary.bytes, seconds, "run succeeded"),
-            (Err(_), RunStatus::Skipped) => info!(run = %id, target = %target,
-                "skipped: already refreshing (another lethe run holds the target)"),
-            (Err(error), RunStatus::Cancelled) => warn!(run = %id, target = %target, %error,
-                seconds, "run cancelled"),
-            (Err(error), _) => error!(run = %id, target = %target, %error, seconds, "run failed"),
-        }
-        if let Some(finished) = finished {
-            self.record_finished(&finished, result.as_ref().ok()).await;
-        }
-        status
-    }
-
-    /// Refreshes up to `attempts` times while failures are transient, doubling the wait.
-    async fn tries(
-        &self,
-        record: &RunRecord,
-        cancel: &CancellationToken,
-    ) -> Result<RefreshSummary, pipeline::Error> {
-        let daemon = &self.config.daemon;
-        let mut backoff = daemon.retry_backoff;
-        let mut attempt = 1;
-        loop {
-            let live = Arc::new(LiveProgress::default());
-            live.set_phase("planning");
-            self.runs.attempt(record.id, attempt, Arc::clone(&live));
-            let mut options = RefreshOptions::new(self.jobs, false);
-            options.profile = record.request.profile.clone();
-            options.cancel = cancel.clone();
-            options.live = Arc::clone(&live);
-            match pipeline::refresh(&self.config, &record.request.target, &options).await {
-                Ok(summary) => {
-                    live.set_phase("done");
-                    return Ok(summary);
-                }
-                Err(error) if error.is_transient() && attempt < daemon.attempts => {
-                    warn!(run = %record.id, target = %record.request.target, %error, attempt,
-                          retry_in_seconds = backoff.as_secs_f64(), "transient failure; retrying");
-                    live.set_phase("waiting to retry");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        () = cancel.cancelled() => return Err(pipeline::Error::Cancelled),
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    async fn record_started(&self, record: &RunRecord) {
-        if let Err(error) = self.history.started(record).await {
-            warn!(run = %record.id, %error, "could not record the run's start in the history");
-        }
-    }
-
-    async fn record_finished(&self, record: &RunRecord, summary: Option<&RefreshSummary>) {
-        if let Err(error) = self.history.finished(record, summary).await {
-            warn!(run = %record.id, %error, "could not record the run's end in the history");
-        }
+        scrub_url_passwords(&clean)
     }
 }
 
-/// A run's final status from the error that ended it.
-fn status_of(error: &pipeline::Error) -> RunStatus {
-    match error.outcome() {
-        Outcome::Cancelled => RunStatus::Cancelled,
-        Outcome::Skipped => RunStatus::Skipped,
-        Outcome::Running | Outcome::Succeeded | Outcome::Failed => RunStatus::Failed,
+/// The masking key and the passwords of the config's URLs.
+fn secrets_of(config: &Config) -> Vec<String> {
+    let mut secrets = vec![config.masking.key.expose_secret().to_owned()];
+    let urls = std::iter::once(&config.source.url)
+        .chain(config.targets.values().map(|t| &t.url))
+        .chain(std::iter::once(&config.audit.url));
+    for url in urls {
+        if let Ok(parsed) = url::Url::parse(url.expose_secret())
+            && let Some(password) = parsed.password()
+        {
+            secrets.push(password.to_owned());
+            // Errors may show it as written or decoded.
+            if let Ok(decoded) = urlencoding_decode(password) {
+                secrets.push(decoded);
+            }
+        }
     }
+    // A short "secret" would blank out ordinary words.
+    secrets.retain(|s| s.chars().count() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// Percent-decoding of a URL's password.
+fn urlencoding_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8(bytes)
+}
+
+/// `scheme://user:password@host` becomes `scheme://user:***@host`, wherever it appears.
+fn scrub_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '`' || c == '"' || c == '\'')
+            .unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at_sign), Some(colon)) if colon < at_sign => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at_sign..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Serves until `shutdown` resolves: schedules fire, the API answers; then stops taking
@@ -314,21 +286,20 @@ pub async fn serve(
         .await
         .map_err(|source| Error::Bind { address, source })?;
     let bound = listener.local_addr().map_err(Error::Serve)?;
-    let shared = Shared::new(config, options);
-    let ids: Vec<&str> = shared.tokens.ids().collect();
+    let shared = Shared::new(config, schedules, options);
     info!(
         address = %bound,
-        schedules = schedules.len(),
-        tokens = ?ids,
+        schedules = shared.schedules.len(),
+        tokens = ?shared.tokens.summary(),
         "listening on http://{bound}"
     );
     if shared.tokens.is_empty() {
-        warn!("no API tokens ({TOKENS_VAR}): the API is open to every local user");
+        warn!("no API tokens ({TOKENS_VAR}): the API and the page are open to every local user");
     }
-    for schedule in schedules {
+    for schedule in &shared.schedules {
         shared
             .tasks
-            .spawn(scheduler::run(Arc::clone(&shared), Arc::new(schedule)));
+            .spawn(scheduler::run(Arc::clone(&shared), Arc::clone(schedule)));
     }
     let stop = shared.shutdown.clone();
     tokio::spawn(async move {
@@ -356,339 +327,11 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{config, options};
     use super::*;
-    use crate::engine::postgres;
-    use std::future::IntoFuture;
-
-    /// A config whose source refuses connections (a transient failure, retried): runs
-    /// wait in their backoff, holding their target, without any database.
-    fn config(extra: &str) -> (tempfile::TempDir, Config) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("masking-rules")).unwrap();
-        std::fs::write(
-            dir.path().join("masking-rules/public.toml"),
-            "[users]\nkeep = [\"id\"]\n",
-        )
-        .unwrap();
-        let text = format!(
-            "[source]\nurl = \"postgres://lethe@127.0.0.1:1/prod\"\n[targets.dev]\nurl = \"postgres://lethe@127.0.0.1:1/dev\"\n[masking]\nkey = \"0123456789abcdef-key\"\n{extra}"
-        );
-        let config = Config::parse(&dir.path().join("lethe.toml"), &text, |_| None)
-            .unwrap_or_else(|e| panic!("{e}"));
-        (dir, config)
-    }
-
-    fn options(tokens: Tokens) -> DaemonOptions {
-        DaemonOptions {
-            jobs: 1,
-            history: Arc::new(MemoryHistory::default()),
-            tokens,
-        }
-    }
-
-    fn request(profile: Option<&str>) -> RunRequest {
-        RunRequest {
-            target: "dev".into(),
-            trigger: "test".into(),
-            schedule: None,
-            profile: profile.map(str::to_owned),
-        }
-    }
-
-    #[tokio::test]
-    async fn transient_failures_are_retried_with_backoff_then_fail() {
-        let (_dir, config) = config("[daemon]\nattempts = 2\nretry_backoff_secs = 1\n");
-        let shared = Shared::new(config, options(Tokens::default()));
-        let clock = Instant::now();
-        let (id, run) = shared.start(request(None)).unwrap();
-        assert_eq!(run.await.unwrap(), RunStatus::Failed);
-        assert!(clock.elapsed() >= Duration::from_secs(1), "no backoff");
-        let record = shared.runs.get(id).unwrap();
-        assert_eq!(record.attempt, 2);
-        assert!(
-            record
-                .error
-                .as_deref()
-                .unwrap_or("")
-                .contains("cannot connect"),
-            "{record:?}"
-        );
-        assert!(
-            shared
-                .metrics
-                .render()
-                .contains("lethe_runs_total{target=\"dev\",outcome=\"failed\"} 1")
-        );
-        assert_eq!(shared.runs.holder("dev"), None, "the target is free again");
-    }
-
-    #[tokio::test]
-    async fn permanent_failures_are_not_retried() {
-        let (_dir, config) = config("[daemon]\nattempts = 3\nretry_backoff_secs = 30\n");
-        let shared = Shared::new(config, options(Tokens::default()));
-        let (id, run) = shared.start(request(Some("no-such-profile"))).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(10), run)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(status, RunStatus::Failed);
-        let record = shared.runs.get(id).unwrap();
-        assert_eq!(record.attempt, 1);
-        assert!(
-            record
-                .error
-                .as_deref()
-                .unwrap_or("")
-                .contains("no-such-profile"),
-            "{record:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn shutdown_cancels_a_run_waiting_to_retry_and_refuses_new_ones() {
-        let (_dir, config) = config("[daemon]\nattempts = 3\nretry_backoff_secs = 60\n");
-        let shared = Shared::new(config, options(Tokens::default()));
-        let (id, run) = shared.start(request(None)).unwrap();
-        assert_eq!(
-            shared.start(request(None)).unwrap_err(),
-            StartError::Busy(id)
-        );
-        shared.shutdown.cancel();
-        let status = tokio::time::timeout(Duration::from_secs(10), run)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(status, RunStatus::Cancelled);
-        assert_eq!(
-            shared.start(request(None)).unwrap_err(),
-            StartError::ShuttingDown
-        );
-    }
 
     fn tokens() -> Tokens {
         Tokens::parse("ci:ci-token-0123456789abcdef").unwrap()
-    }
-
-    /// Sends one request; returns the status and the JSON body (Null if not JSON).
-    async fn call(
-        method: reqwest::Method,
-        url: String,
-        token: Option<&str>,
-        body: &str,
-    ) -> (u16, serde_json::Value) {
-        let mut request = reqwest::Client::new()
-            .request(method, url)
-            .body(body.to_owned());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
-    }
-
-    #[tokio::test]
-    async fn the_api_authenticates_validates_and_refuses_a_second_run() {
-        use reqwest::Method;
-        const TOKEN: &str = "ci-token-0123456789abcdef";
-        let (_dir, config) = config("[daemon]\nattempts = 3\nretry_backoff_secs = 60\n");
-        let shared = Shared::new(
-            config,
-            options(Tokens::parse(&format!("ci:{TOKEN}")).unwrap()),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(
-            axum::serve(listener, api::router(Arc::clone(&shared)))
-                .with_graceful_shutdown(shared.shutdown.clone().cancelled_owned())
-                .into_future(),
-        );
-        let url = |path: &str| format!("{base}{path}");
-        let refresh = url("/v1/targets/dev/refresh");
-
-        assert_eq!(call(Method::GET, url("/healthz"), None, "").await.0, 200);
-        let (status, ready) = call(Method::GET, url("/readyz"), None, "").await;
-        assert_eq!(status, 503);
-        assert!(
-            ready["reason"].as_str().unwrap().contains("source"),
-            "{ready}"
-        );
-        let metrics = reqwest::get(url("/metrics")).await.unwrap();
-        assert_eq!(metrics.status().as_u16(), 200);
-        assert!(
-            metrics
-                .text()
-                .await
-                .unwrap()
-                .contains("lethe_runs_in_progress{target=\"dev\"} 0")
-        );
-
-        let (status, body) = call(Method::POST, refresh.clone(), None, "").await;
-        assert_eq!(status, 401);
-        assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
-        let wrong = "ci-token-0123456789abcdeX";
-        assert_eq!(
-            call(Method::POST, refresh.clone(), Some(wrong), "").await.0,
-            401
-        );
-        assert_eq!(call(Method::GET, url("/v1/runs"), None, "").await.0, 401);
-
-        for bad in ["{not json", r#"{"profile": "../etc"}"#, r#"{"jobs": 4}"#] {
-            let (status, body) = call(Method::POST, refresh.clone(), Some(TOKEN), bad).await;
-            assert_eq!(status, 400, "{bad}: {body}");
-            assert!(body["error"].is_string(), "{body}");
-        }
-        let (status, body) = call(
-            Method::POST,
-            url("/v1/targets/prod/refresh"),
-            Some(TOKEN),
-            "",
-        )
-        .await;
-        assert_eq!(status, 404);
-        assert!(
-            body["error"].as_str().unwrap().contains("targets: dev"),
-            "{body}"
-        );
-
-        let (status, body) = call(Method::POST, refresh.clone(), Some(TOKEN), "").await;
-        assert_eq!(status, 202, "{body}");
-        let id = body["run_id"].as_str().unwrap().to_owned();
-        let (status, body) = call(Method::POST, refresh.clone(), Some(TOKEN), "{}").await;
-        assert_eq!(status, 409, "{body}");
-        assert_eq!(body["run_id"], id.as_str());
-
-        // The run fails to connect (transient) and waits to retry, holding the target.
-        let mut run = serde_json::Value::Null;
-        for _ in 0..100 {
-            run = call(Method::GET, url(&format!("/v1/runs/{id}")), Some(TOKEN), "")
-                .await
-                .1;
-            if run["progress"]["phase"] == "waiting to retry" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(run["progress"]["phase"], "waiting to retry", "{run}");
-        let view: RunView = serde_json::from_value(run).unwrap();
-        assert_eq!(view.status, RunStatus::Running);
-        assert_eq!(view.trigger, "api:ci");
-        assert_eq!(view.attempt, 1);
-        assert!(view.started_at.is_some() && view.ended_at.is_none());
-
-        for (path, status) in [
-            ("/v1/runs/not-a-run-id", 400),
-            ("/v1/runs/1b4e28ba-2fa1-41d2-883f-0016d3cca427", 404),
-            ("/v1/runs?limit=many", 400),
-            ("/v1/runs?colour=red", 400),
-            ("/v1/nothing", 404),
-        ] {
-            let (got, body) = call(Method::GET, url(path), Some(TOKEN), "").await;
-            assert_eq!(got, status, "{path}: {body}");
-            assert!(body["error"].is_string(), "{path}: {body}");
-        }
-        assert_eq!(call(Method::DELETE, url("/healthz"), None, "").await.0, 405);
-        let (_, listed) = call(
-            Method::GET,
-            url("/v1/runs?target=dev&limit=5"),
-            Some(TOKEN),
-            "",
-        )
-        .await;
-        assert_eq!(listed["runs"].as_array().unwrap().len(), 1, "{listed}");
-
-        shared.shutdown.cancel();
-        shared.tasks.close();
-        tokio::time::timeout(Duration::from_secs(10), shared.tasks.wait())
-            .await
-            .unwrap();
-        server.await.unwrap().unwrap();
-        assert_eq!(
-            shared.runs.get(id.parse().unwrap()).unwrap().status,
-            RunStatus::Cancelled
-        );
-    }
-
-    #[tokio::test]
-    async fn a_schedule_that_missed_a_fire_runs_once_at_start_and_then_on_time() {
-        let (_dir, config) = config("[daemon]\nattempts = 1\n");
-        let history = Arc::new(MemoryHistory::default());
-        let shared = Shared::new(
-            config,
-            DaemonOptions {
-                jobs: 1,
-                history: Arc::clone(&history) as Arc<dyn History>,
-                tokens: Tokens::default(),
-            },
-        );
-        let schedule = |name: &str, catch_up: bool| {
-            Arc::new(Schedule {
-                name: name.to_owned(),
-                cron: "0 0 * * *".to_owned(),
-                times: crate::schedule::FireTimes::parse("0 0 * * *", chrono_tz::UTC).unwrap(),
-                targets: vec!["dev".to_owned()],
-                profile: None,
-                catch_up,
-                location: crate::config::Location::from_offset(
-                    std::path::Path::new("schedules/x.toml"),
-                    "",
-                    0,
-                ),
-            })
-        };
-        // Both schedules last ran two days ago: midnight has passed since.
-        for name in ["nightly", "no-catch-up"] {
-            let mut earlier = shared.runs.skipped(
-                RunRequest {
-                    schedule: Some(name.to_owned()),
-                    ..request(None)
-                },
-                "seeded".into(),
-            );
-            earlier.queued_at -= chrono::Duration::days(2);
-            history.started(&earlier).await.unwrap();
-        }
-        let loops = [
-            tokio::spawn(scheduler::run(
-                Arc::clone(&shared),
-                schedule("nightly", true),
-            )),
-            tokio::spawn(scheduler::run(
-                Arc::clone(&shared),
-                schedule("no-catch-up", false),
-            )),
-        ];
-        let mut caught_up = Vec::new();
-        for _ in 0..200 {
-            caught_up = shared
-                .runs
-                .list(None, 100)
-                .into_iter()
-                .filter(|r| r.request.trigger.starts_with("catch-up:"))
-                .collect();
-            if caught_up.iter().any(|r| r.status.is_final()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(caught_up.len(), 1, "{caught_up:?}");
-        assert_eq!(caught_up[0].request.trigger, "catch-up:nightly");
-        assert_eq!(
-            caught_up[0].status,
-            RunStatus::Failed,
-            "the source is unreachable"
-        );
-        shared.shutdown.cancel();
-        for schedule_loop in loops {
-            tokio::time::timeout(Duration::from_secs(5), schedule_loop)
-                .await
-                .unwrap()
-                .unwrap();
-        }
     }
 
     #[tokio::test]
@@ -713,21 +356,31 @@ mod tests {
         assert!(matches!(err, Error::BadListen { .. }), "{err}");
     }
 
+    #[tokio::test]
+    async fn a_token_for_a_target_lethe_toml_lacks_is_refused() {
+        let (_dir, config) = config("");
+        let typo = Tokens::parse("ci:ci-token-0123456789abcdef:refresh:dve").unwrap();
+        let err = listen_addresses(&config, &typo).await.unwrap_err();
+        assert!(err.to_string().contains("target `dve`"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        let right = Tokens::parse("ci:ci-token-0123456789abcdef:refresh:dev").unwrap();
+        assert!(listen_addresses(&config, &right).await.is_ok());
+    }
+
     #[test]
-    fn busy_is_skipped_cancel_is_cancelled_and_the_rest_failed() {
-        let busy = pipeline::Error::from(postgres::Error::Busy {
-            database: "dev".into(),
-        });
-        assert_eq!(status_of(&busy), RunStatus::Skipped);
-        assert!(!busy.is_transient(), "a busy target is not retried");
-        // An SQLite or MySQL target held by another run is skipped the same way.
-        let busy_file = pipeline::Error::Engine(crate::engine::Error::Busy("dev.sqlite".into()));
-        assert_eq!(status_of(&busy_file), RunStatus::Skipped);
-        assert!(!busy_file.is_transient());
-        assert_eq!(status_of(&pipeline::Error::Cancelled), RunStatus::Cancelled);
-        assert_eq!(
-            status_of(&postgres::Error::NoSuchSchema("x".into()).into()),
-            RunStatus::Failed
+    fn secrets_and_url_passwords_are_scrubbed() {
+        let (_dir, config) = config("");
+        let shared = Shared::new(config, Vec::new(), options(Tokens::default()));
+        let text = "key 0123456789abcdef-key; cannot connect to postgres://lethe:hunter2%21@db:5432/x \
+                    (mysql://root:s3cr3t@127.0.0.1/y) and http://host/path";
+        let clean = shared.scrub(text);
+        assert!(!clean.contains("0123456789abcdef-key"), "{clean}");
+        assert!(
+            !clean.contains("hunter2") && !clean.contains("s3cr3t"),
+            "{clean}"
         );
+        assert!(clean.contains("postgres://lethe:***@db:5432/x"), "{clean}");
+        assert!(clean.contains("mysql://root:***@127.0.0.1/y"), "{clean}");
+        assert!(clean.contains("http://host/path"), "{clean}");
     }
 }

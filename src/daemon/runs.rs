@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::{LiveProgress, ProgressSnapshot};
+use crate::report::{RefreshSummary, TableMoved};
 
 /// How many finished runs `GET /v1/runs` remembers; older ones live only in the history.
 const KEPT_RUNS: usize = 1000;
@@ -137,6 +139,23 @@ pub struct RunRecord {
     pub progress: ProgressSnapshot,
     /// Why it failed, was cancelled or skipped.
     pub error: Option<String>,
+    /// Its id in the run history, once recorded there.
+    pub history_id: Option<i64>,
+    /// The rules fingerprint (hex) it ran with, when the rules could be read.
+    pub rules_sha256: Option<String>,
+    /// What each table moved (a successful run's; empty otherwise).
+    pub tables: Vec<TableMoved>,
+    /// Who asked to cancel it (`api:<token id>`), if someone did.
+    pub cancelled_by: Option<String>,
+}
+
+/// Why a run could not be cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelRefused {
+    /// No run of that id is known.
+    Unknown,
+    /// It already ended so.
+    Ended(RunStatus),
 }
 
 /// Every run this daemon knows, and the target each running one holds.
@@ -158,6 +177,8 @@ struct Entry {
     record: RunRecord,
     /// The counters of the try under way.
     live: Option<Arc<LiveProgress>>,
+    /// Stops the run before its swap (`POST /v1/runs/{id}/cancel`, shutdown).
+    cancel: Option<CancellationToken>,
 }
 
 impl Entry {
@@ -190,8 +211,12 @@ impl Runs {
     }
 
     /// Records a queued run and marks its target busy, or returns the run that already
-    /// holds the target.
-    pub fn claim(&self, request: RunRequest) -> Result<RunRecord, RunId> {
+    /// holds the target. `cancel` is what [`Runs::cancel`] cancels.
+    pub fn claim(
+        &self,
+        request: RunRequest,
+        cancel: CancellationToken,
+    ) -> Result<RunRecord, RunId> {
         let mut table = self.table();
         if let Some(holder) = table.busy.get(&request.target) {
             return Err(*holder);
@@ -206,9 +231,13 @@ impl Runs {
             ended_at: None,
             progress: no_progress(),
             error: None,
+            history_id: None,
+            rules_sha256: None,
+            tables: Vec::new(),
+            cancelled_by: None,
         };
         table.busy.insert(record.request.target.clone(), record.id);
-        table.insert(record.clone());
+        table.insert(record.clone(), Some(cancel));
         Ok(record)
     }
 
@@ -225,9 +254,38 @@ impl Runs {
             ended_at: Some(now),
             progress: no_progress(),
             error: Some(reason),
+            history_id: None,
+            rules_sha256: None,
+            tables: Vec::new(),
+            cancelled_by: None,
         };
-        self.table().insert(record.clone());
+        self.table().insert(record.clone(), None);
         record
+    }
+
+    /// Notes the run's id in the run history and the rules fingerprint it runs with.
+    pub fn annotate(&self, id: RunId, history_id: Option<i64>, rules_sha256: Option<String>) {
+        if let Some(entry) = self.table().entries.get_mut(&id) {
+            entry.record.history_id = history_id.or(entry.record.history_id);
+            entry.record.rules_sha256 = rules_sha256.or(entry.record.rules_sha256.take());
+        }
+    }
+
+    /// Asks a run to stop before its swap, on behalf of `by`; returns it as it is now.
+    pub fn cancel(&self, id: RunId, by: &str) -> Result<RunRecord, CancelRefused> {
+        let mut table = self.table();
+        let entry = table.entries.get_mut(&id).ok_or(CancelRefused::Unknown)?;
+        if entry.record.status.is_final() {
+            return Err(CancelRefused::Ended(entry.record.status));
+        }
+        entry
+            .record
+            .cancelled_by
+            .get_or_insert_with(|| by.to_owned());
+        if let Some(cancel) = &entry.cancel {
+            cancel.cancel();
+        }
+        Ok(entry.current())
     }
 
     /// Marks try `attempt` of a run as begun, counting into `live`.
@@ -240,14 +298,26 @@ impl Runs {
         }
     }
 
-    /// Ends a run: its final status, counters and error; frees its target.
-    pub fn finish(&self, id: RunId, status: RunStatus, error: Option<String>) -> Option<RunRecord> {
+    /// Ends a run: its final status, counters, error and (when it succeeded) what it
+    /// moved; frees its target.
+    pub fn finish(
+        &self,
+        id: RunId,
+        status: RunStatus,
+        error: Option<String>,
+        summary: Option<&RefreshSummary>,
+    ) -> Option<RunRecord> {
         let mut table = self.table();
         let entry = table.entries.get_mut(&id)?;
         entry.record = entry.current();
         entry.live = None;
+        entry.cancel = None;
         entry.record.status = status;
         entry.record.error = error;
+        if let Some(summary) = summary {
+            entry.record.tables = summary.moved.clone();
+            entry.record.rules_sha256 = Some(crate::audit::hex(&summary.rules_fingerprint));
+        }
         entry.record.ended_at = Some(Utc::now());
         let record = entry.record.clone();
         if table.busy.get(&record.request.target) == Some(&id) {
@@ -263,6 +333,16 @@ impl Runs {
 
     /// The newest `limit` runs, newest first, of one target or of all.
     pub fn list(&self, target: Option<&str>, limit: usize) -> Vec<RunRecord> {
+        self.list_where(target, limit, |_| true)
+    }
+
+    /// [`Runs::list`] of the targets `visible` lets through (a token's targets).
+    pub fn list_where(
+        &self,
+        target: Option<&str>,
+        limit: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> Vec<RunRecord> {
         let table = self.table();
         table
             .order
@@ -270,6 +350,7 @@ impl Runs {
             .rev()
             .filter_map(|id| table.entries.get(id))
             .filter(|e| target.is_none_or(|t| e.record.request.target == t))
+            .filter(|e| visible(&e.record.request.target))
             .take(limit)
             .map(Entry::current)
             .collect()
@@ -283,9 +364,16 @@ impl Runs {
 
 impl Table {
     /// Adds a run, forgetting the oldest finished ones past [`KEPT_RUNS`].
-    fn insert(&mut self, record: RunRecord) {
+    fn insert(&mut self, record: RunRecord, cancel: Option<CancellationToken>) {
         self.order.push_back(record.id);
-        self.entries.insert(record.id, Entry { record, live: None });
+        self.entries.insert(
+            record.id,
+            Entry {
+                record,
+                live: None,
+                cancel,
+            },
+        );
         while self.order.len() > KEPT_RUNS {
             let Some(position) = self.order.iter().position(|id| {
                 self.entries
@@ -339,21 +427,31 @@ mod tests {
     #[test]
     fn a_busy_target_cannot_be_claimed_twice_until_its_run_ends() {
         let runs = Runs::default();
-        let first = runs.claim(request("dev")).unwrap();
-        assert_eq!(runs.claim(request("dev")).unwrap_err(), first.id);
+        let first = runs
+            .claim(request("dev"), CancellationToken::new())
+            .unwrap();
+        assert_eq!(
+            runs.claim(request("dev"), CancellationToken::new())
+                .unwrap_err(),
+            first.id
+        );
         // Another target is independent.
-        let other = runs.claim(request("staging")).unwrap();
+        let other = runs
+            .claim(request("staging"), CancellationToken::new())
+            .unwrap();
         assert_eq!(runs.holder("dev"), Some(first.id));
 
         runs.attempt(first.id, 1, Arc::default());
         assert_eq!(runs.get(first.id).unwrap().status, RunStatus::Running);
         let ended = runs
-            .finish(first.id, RunStatus::Failed, Some("boom".into()))
+            .finish(first.id, RunStatus::Failed, Some("boom".into()), None)
             .unwrap();
         assert_eq!(ended.status, RunStatus::Failed);
         assert!(ended.ended_at.is_some() && ended.started_at.is_some());
         assert_eq!(runs.holder("dev"), None);
-        let second = runs.claim(request("dev")).unwrap();
+        let second = runs
+            .claim(request("dev"), CancellationToken::new())
+            .unwrap();
         assert_ne!(second.id, first.id);
 
         let skipped = runs.skipped(request("dev"), "already refreshing".into());
@@ -369,22 +467,51 @@ mod tests {
     #[test]
     fn live_counters_show_while_running_and_stay_after() {
         let runs = Runs::default();
-        let run = runs.claim(request("dev")).unwrap();
+        let run = runs
+            .claim(request("dev"), CancellationToken::new())
+            .unwrap();
         assert_eq!(runs.get(run.id).unwrap().progress.phase, "queued");
         let live = Arc::new(LiveProgress::default());
         runs.attempt(run.id, 1, Arc::clone(&live));
         live.set_phase("copying");
         assert_eq!(runs.get(run.id).unwrap().progress.phase, "copying");
         live.set_phase("done");
-        runs.finish(run.id, RunStatus::Succeeded, None);
+        runs.finish(run.id, RunStatus::Succeeded, None, None);
         live.set_phase("changed after the end");
         assert_eq!(runs.get(run.id).unwrap().progress.phase, "done");
     }
 
     #[test]
+    fn a_cancel_reaches_the_run_once_and_not_after_it_ended() {
+        let runs = Runs::default();
+        let token = CancellationToken::new();
+        let run = runs.claim(request("dev"), token.clone()).unwrap();
+        assert_eq!(
+            runs.cancel(RunId::random(), "api:ops").unwrap_err(),
+            CancelRefused::Unknown
+        );
+        let asked = runs.cancel(run.id, "api:ops").unwrap();
+        assert!(token.is_cancelled());
+        assert_eq!(asked.cancelled_by.as_deref(), Some("api:ops"));
+        // The first to ask is the one named.
+        runs.cancel(run.id, "api:ci").unwrap();
+        runs.finish(run.id, RunStatus::Cancelled, None, None);
+        assert_eq!(
+            runs.get(run.id).unwrap().cancelled_by.as_deref(),
+            Some("api:ops")
+        );
+        assert_eq!(
+            runs.cancel(run.id, "api:ops").unwrap_err(),
+            CancelRefused::Ended(RunStatus::Cancelled)
+        );
+    }
+
+    #[test]
     fn old_finished_runs_are_forgotten_but_running_ones_are_kept() {
         let runs = Runs::default();
-        let running = runs.claim(request("dev")).unwrap();
+        let running = runs
+            .claim(request("dev"), CancellationToken::new())
+            .unwrap();
         for _ in 0..KEPT_RUNS + 5 {
             runs.skipped(request("dev"), "busy".into());
         }

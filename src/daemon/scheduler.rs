@@ -126,6 +126,8 @@ async fn fire(shared: Arc<Shared>, schedule: Arc<Schedule>, trigger: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::testing::{config, request};
+    use crate::daemon::{DaemonOptions, History, MemoryHistory, RunStatus, Tokens};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -184,5 +186,78 @@ mod tests {
         );
         // Never ran: nothing known to be missed.
         assert_eq!(missed_fire(&nightly, None, now), None);
+    }
+
+    #[tokio::test]
+    async fn a_schedule_that_missed_a_fire_runs_once_at_start_and_then_on_time() {
+        let (_dir, config) = config("[daemon]\nattempts = 1\n");
+        let history = Arc::new(MemoryHistory::default());
+        let shared = Shared::new(
+            config,
+            Vec::new(),
+            DaemonOptions {
+                jobs: 1,
+                history: Arc::clone(&history) as Arc<dyn History>,
+                tokens: Tokens::default(),
+            },
+        );
+        let schedule = |name: &str, catch_up: bool| {
+            Arc::new(Schedule {
+                name: name.to_owned(),
+                cron: "0 0 * * *".to_owned(),
+                times: crate::schedule::FireTimes::parse("0 0 * * *", chrono_tz::UTC).unwrap(),
+                targets: vec!["dev".to_owned()],
+                profile: None,
+                catch_up,
+                location: crate::config::Location::from_offset(
+                    std::path::Path::new("schedules/x.toml"),
+                    "",
+                    0,
+                ),
+            })
+        };
+        // Both schedules last ran two days ago: midnight has passed since.
+        for name in ["nightly", "no-catch-up"] {
+            let mut earlier = shared.runs.skipped(
+                RunRequest {
+                    schedule: Some(name.to_owned()),
+                    ..request(None)
+                },
+                "seeded".into(),
+            );
+            earlier.queued_at -= chrono::Duration::days(2);
+            history.started(&earlier).await.unwrap();
+        }
+        let loops = [
+            tokio::spawn(run(Arc::clone(&shared), schedule("nightly", true))),
+            tokio::spawn(run(Arc::clone(&shared), schedule("no-catch-up", false))),
+        ];
+        let mut caught_up = Vec::new();
+        for _ in 0..200 {
+            caught_up = shared
+                .runs
+                .list(None, 100)
+                .into_iter()
+                .filter(|r| r.request.trigger.starts_with("catch-up:"))
+                .collect();
+            if caught_up.iter().any(|r| r.status.is_final()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(caught_up.len(), 1, "{caught_up:?}");
+        assert_eq!(caught_up[0].request.trigger, "catch-up:nightly");
+        assert_eq!(
+            caught_up[0].status,
+            RunStatus::Failed,
+            "the source is unreachable"
+        );
+        shared.shutdown.cancel();
+        for schedule_loop in loops {
+            tokio::time::timeout(Duration::from_secs(5), schedule_loop)
+                .await
+                .unwrap()
+                .unwrap();
+        }
     }
 }

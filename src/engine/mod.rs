@@ -135,6 +135,10 @@ pub trait Snapshot<E: Engine>: Sized + Send + Sync {
         purpose: Purpose,
     ) -> impl Future<Output = Result<(Self, SourceCatalog), Error>> + Send;
 
+    /// Whether the source answers at all (a daemon's readiness probe): connects and asks
+    /// the cheapest question, opening no snapshot.
+    fn reachable(config: &Config) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Whether `value` is a value of `column`'s type, for a `constant` rule: checked on the
     /// source at plan time, so that no row fails later. Engines that store any text in
     /// any column (SQLite) or convert on write (MySQL) accept every value.

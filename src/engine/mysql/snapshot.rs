@@ -62,6 +62,14 @@ impl engine::Snapshot<Mysql> for Snapshot {
         ))
     }
 
+    async fn reachable(config: &Config) -> Result<(), engine::Error> {
+        let mut conn = Endpoint::parse(&config.source.url, "source")?
+            .connect()
+            .await?;
+        exec(&mut conn, "SELECT 1", "SELECT 1 on the source").await?;
+        Ok(())
+    }
+
     /// MySQL converts a constant when it writes it (strict mode refuses a bad one then).
     async fn accepts(&mut self, _value: &str, _column: &Column) -> Result<bool, engine::Error> {
         Ok(true)

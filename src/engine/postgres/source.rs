@@ -199,6 +199,17 @@ impl engine::Snapshot<Postgres> for Snapshot {
         Ok((snapshot, SourceCatalog { tables, schemas }))
     }
 
+    async fn reachable(config: &Config) -> Result<(), engine::Error> {
+        let mut conn = Endpoint::parse(&config.source.url, Side::Source)?
+            .connect()
+            .await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(Error::query("SELECT 1 on the source"))?;
+        Ok(())
+    }
+
     async fn accepts(&mut self, value: &str, column: &Column) -> Result<bool, engine::Error> {
         Ok(catalog::casts_to(self.conn(), value, &column.type_name).await?)
     }

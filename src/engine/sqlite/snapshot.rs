@@ -63,6 +63,15 @@ impl engine::Snapshot<Sqlite> for Snapshot {
         ))
     }
 
+    async fn reachable(config: &Config) -> Result<(), engine::Error> {
+        let mut conn = open_source(&source_path(config)).await?;
+        sqlx::query("SELECT count(*) FROM sqlite_schema")
+            .execute(&mut conn)
+            .await
+            .map_err(Error::query("reading the source"))?;
+        Ok(())
+    }
+
     /// SQLite stores any value in any column.
     async fn accepts(&mut self, _value: &str, _column: &Column) -> Result<bool, engine::Error> {
         Ok(true)
