@@ -151,7 +151,8 @@ pub fn read_secret_file(path: &Path) -> Result<String, EnvError> {
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(unreadable)?;
-    let mut text = String::from_utf8(bytes).map_err(|_| EnvError::FileNotUtf8(path.to_path_buf()))?;
+    let mut text =
+        String::from_utf8(bytes).map_err(|_| EnvError::FileNotUtf8(path.to_path_buf()))?;
     let kept = text.trim_end_matches(['\n', '\r']).len();
     text.truncate(kept);
     Ok(text)
@@ -236,7 +237,10 @@ mod tests {
             })
         );
         let message = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("prod_url is readable by every user (mode 0644)"), "{message}");
+        assert!(
+            message.contains("prod_url is readable by every user (mode 0644)"),
+            "{message}"
+        );
         assert!(!message.contains("hunter2"), "{message}");
 
         let gone = dir.path().join("gone");

@@ -222,10 +222,7 @@ impl Config {
                 }
                 Ok(v) => SecretString::from(v),
                 Err(e) => {
-                    errors.push(ConfigError::at(
-                        error_at(value, &e),
-                        format!("{what}: {e}"),
-                    ));
+                    errors.push(ConfigError::at(error_at(value, &e), format!("{what}: {e}")));
                     SecretString::from(String::new())
                 }
             }
@@ -596,8 +593,8 @@ key = "${KEY}"
         let dir = secret_dir("prod_url", "postgres://u:from-file@prod/db\n", 0o400);
         let absolute = dir.path().join("prod_url");
         let text = GOOD.replace("${PROD}", &format!("${{file:{}}}", absolute.display()));
-        let config = Config::parse(Path::new("lethe.toml"), &text, env)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let config =
+            Config::parse(Path::new("lethe.toml"), &text, env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             config.source.url.expose_secret(),
             "postgres://u:from-file@prod/db"
@@ -642,10 +639,7 @@ key = "${KEY}"
         assert!(!err.contains("hunter2"), "{err}");
 
         let missing = dir.path().join("nope");
-        let text = GOOD.replace(
-            "${KEY}",
-            &format!("${{file:{}}}", missing.display()),
-        );
+        let text = GOOD.replace("${KEY}", &format!("${{file:{}}}", missing.display()));
         let err = parse_error(Path::new("lethe.toml"), &text);
         assert_eq!(
             err,
