@@ -125,18 +125,25 @@ pub fn read_secret_file(path: &Path) -> Result<String, EnvError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+    let missing = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => EnvError::FileMissing(path.to_path_buf()),
         _ => unreadable(e),
-    })?;
-    // The checks look at the file that was opened (it follows symlinks, as Kubernetes
-    // mounts secrets), so a swap between check and read cannot slip past them.
+    };
+    let not_regular = || EnvError::FileUnreadable {
+        path: path.to_path_buf(),
+        reason: "not a regular file".to_owned(),
+    };
+    // Only a regular file is opened: opening a FIFO would wait for a writer forever, and
+    // a device has no end. Symlinks are followed, as Kubernetes mounts secrets.
+    if !std::fs::metadata(path).map_err(missing)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut file = std::fs::File::open(path).map_err(missing)?;
+    // The mode is read from the file that was opened, so a swap after the check above
+    // cannot slip a world-readable file past it.
     let metadata = file.metadata().map_err(unreadable)?;
     if !metadata.is_file() {
-        return Err(EnvError::FileUnreadable {
-            path: path.to_path_buf(),
-            reason: "not a regular file".to_owned(),
-        });
+        return Err(not_regular());
     }
     #[cfg(unix)]
     {
@@ -249,6 +256,18 @@ mod tests {
         let err = read_secret_file(dir.path());
         assert!(
             matches!(&err, Err(EnvError::FileUnreadable { path, .. }) if path == dir.path()),
+            "{err:?}"
+        );
+        // A FIFO is refused, not opened (which would wait for a writer forever).
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap_or_else(|e| panic!("mkfifo: {e}"));
+        assert!(made.success());
+        let err = read_secret_file(&fifo);
+        assert!(
+            matches!(&err, Err(EnvError::FileUnreadable { reason, .. }) if reason == "not a regular file"),
             "{err:?}"
         );
 
