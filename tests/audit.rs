@@ -52,7 +52,12 @@ fn cli_trigger() -> String {
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .find(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "unknown".into());
+        // Without them, lethe names the process's OS user, as `id -un` does.
+        .unwrap_or_else(|| {
+            let id = std::process::Command::new("id").arg("-un").output();
+            id.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        });
     format!("cli:{user}")
 }
 

@@ -1,12 +1,13 @@
 //! `lethe.toml`: where production is, which targets exist, and the masking key.
 //!
-//! Secrets come from the environment through `${NAME}` and are held as
-//! [`SecretString`] from the moment they are read, so no log or error can print them.
+//! Secrets come from the environment through `${NAME}`, or from mounted secret files
+//! through `${file:PATH}`, and are held as [`SecretString`] from the moment they are
+//! read, so no log or error can print them.
 
 mod env;
 mod location;
 
-pub use env::{EnvError, interpolate};
+pub use env::{EnvError, interpolate, interpolate_with, read_secret_file};
 pub use location::{ConfigError, ConfigErrors, Location};
 
 use std::collections::BTreeMap;
@@ -200,9 +201,18 @@ impl Config {
     ) -> Result<Self, ConfigErrors> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        // `${file:PATH}`: a relative path is relative to this file's folder, as every path here.
+        let read_file = |path: &str| env::read_secret_file(&base.join(path));
+        let interpolate = |value: &str| interpolate_with(value, &lookup, read_file);
+        // Where an interpolation error is: the `${file:...}` reference itself when it is
+        // written plainly in the string, else the string.
+        let error_at = |value: &Spanned<String>, error: &EnvError| {
+            reference_location(file, text, &value.span(), error)
+        };
         let mut errors = Vec::new();
         let mut secret = |value: &Spanned<String>, what: &str| -> SecretString {
-            match interpolate(value.get_ref(), &lookup) {
+            match interpolate(value.get_ref()) {
                 Ok(v) if v.trim().is_empty() => {
                     errors.push(ConfigError::at(
                         Location::from_span(file, text, &value.span()),
@@ -212,10 +222,7 @@ impl Config {
                 }
                 Ok(v) => SecretString::from(v),
                 Err(e) => {
-                    errors.push(ConfigError::at(
-                        Location::from_span(file, text, &value.span()),
-                        format!("{what}: {e}"),
-                    ));
+                    errors.push(ConfigError::at(error_at(value, &e), format!("{what}: {e}")));
                     SecretString::from(String::new())
                 }
             }
@@ -225,7 +232,6 @@ impl Config {
             url: secret(&raw.source.url, "source url"),
             schemas: raw.source.schemas,
         };
-        let base = file.parent().unwrap_or(Path::new("."));
         let mut targets = BTreeMap::new();
         // Problems other than interpolation (which `secret` records in `errors`).
         let mut target_errors = Vec::new();
@@ -251,7 +257,7 @@ impl Config {
             let mut after_refresh = Vec::new();
             for hook in &t.after_refresh {
                 let named_at = Location::from_span(file, text, &hook.span());
-                match interpolate(hook.get_ref(), &lookup) {
+                match interpolate(hook.get_ref()) {
                     Ok(relative) => {
                         let path = base.join(relative);
                         if path.is_file() {
@@ -267,7 +273,7 @@ impl Config {
                         }
                     }
                     Err(e) => target_errors.push(ConfigError::at(
-                        named_at,
+                        error_at(hook, &e),
                         format!("target `{name}` after_refresh: {e}"),
                     )),
                 }
@@ -319,11 +325,8 @@ impl Config {
 
         let rules_dir = match &raw.masking.rules {
             Some(dir) => {
-                let dir = interpolate(dir.get_ref(), &lookup).map_err(|e| {
-                    ConfigError::at(
-                        Location::from_span(file, text, &dir.span()),
-                        format!("masking rules: {e}"),
-                    )
+                let dir = interpolate(dir.get_ref()).map_err(|e| {
+                    ConfigError::at(error_at(dir, &e), format!("masking rules: {e}"))
                 })?;
                 base.join(dir)
             }
@@ -366,6 +369,28 @@ impl Config {
             )
         })
     }
+}
+
+/// Where an interpolation error points: at the `${file:PATH}` reference it is about when
+/// the TOML string holds it as written (no escape in it), else at the string's start.
+fn reference_location(
+    file: &Path,
+    text: &str,
+    span: &std::ops::Range<usize>,
+    error: &EnvError,
+) -> Location {
+    let written = text.get(span.clone()).unwrap_or("");
+    let offset = error.file().and_then(|secret| {
+        // The error names the path resolved against lethe.toml's folder; the reference
+        // may have been written relative to it.
+        let base = file.parent().unwrap_or(Path::new("."));
+        let relative = secret.strip_prefix(base).unwrap_or(secret);
+        [secret, relative]
+            .into_iter()
+            .filter_map(|p| p.to_str())
+            .find_map(|p| written.find(&format!("${{{}{p}}}", env::FILE_PREFIX)))
+    });
+    Location::from_offset(file, text, span.start + offset.unwrap_or(0))
 }
 
 /// Reads `[daemon]`, recording what is wrong in `errors` and using defaults meanwhile.
@@ -549,6 +574,79 @@ key = "${KEY}"
         assert!(
             err.starts_with("lethe.toml:7:17: target `dev`: keep_previous must be 0"),
             "{err}"
+        );
+    }
+
+    /// A folder with a secret file `name` of `content` and `mode`.
+    fn secret_dir(name: &str, content: &str, mode: u32) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("{e}"));
+        dir
+    }
+
+    #[test]
+    fn secrets_come_from_files_absolute_or_beside_the_config() {
+        let dir = secret_dir("prod_url", "postgres://u:from-file@prod/db\n", 0o400);
+        let absolute = dir.path().join("prod_url");
+        let text = GOOD.replace("${PROD}", &format!("${{file:{}}}", absolute.display()));
+        let config =
+            Config::parse(Path::new("lethe.toml"), &text, env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.source.url.expose_secret(),
+            "postgres://u:from-file@prod/db"
+        );
+        assert!(!format!("{config:?}").contains("from-file"));
+
+        // Relative to lethe.toml's folder, and in the key too.
+        std::fs::write(dir.path().join("key"), "0123456789abcdef-from-file\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(
+            dir.path().join("key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o440),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let text = GOOD
+            .replace("${PROD}", "${file:prod_url}")
+            .replace("${KEY}", "${file:key}");
+        let config = Config::parse(&dir.path().join("lethe.toml"), &text, env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.masking.key.expose_secret(),
+            "0123456789abcdef-from-file"
+        );
+    }
+
+    #[test]
+    fn a_bad_secret_file_points_at_its_reference() {
+        let dir = secret_dir("prod_url", "postgres://u:hunter2@prod/db\n", 0o644);
+        let file = dir.path().join("lethe.toml");
+        let secret = dir.path().join("prod_url");
+        let text = GOOD.replace("url = \"${PROD}\"", "url = \"pre${file:prod_url}\"");
+        let err = parse_error(&file, &text);
+        assert_eq!(
+            err,
+            format!(
+                "{}:3:11: source url: secret file {} is readable by every user (mode 0644); \
+                 restrict it, e.g. `chmod 0400` (or 0440 for a group)",
+                file.display(),
+                secret.display()
+            )
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let missing = dir.path().join("nope");
+        let text = GOOD.replace("${KEY}", &format!("${{file:{}}}", missing.display()));
+        let err = parse_error(Path::new("lethe.toml"), &text);
+        assert_eq!(
+            err,
+            format!(
+                "lethe.toml:9:8: masking key: secret file {} does not exist",
+                missing.display()
+            )
         );
     }
 

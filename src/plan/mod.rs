@@ -128,6 +128,12 @@ impl Plan {
             root
         };
         let schemas: Vec<&str> = tables.iter().map(|t| t.name.schema.as_str()).collect();
+        // A rules file named for no copied schema (a typo, `bench.toml`) covers nothing.
+        let copied: Vec<String> = schemas.iter().map(|s| (*s).to_owned()).collect();
+        let stray = rules.files_without_schema(&copied);
+        problems
+            .bad_rules
+            .extend(stray.iter().map(ToString::to_string));
 
         let mut plans = Vec::new();
         let mut partitions = Vec::new();

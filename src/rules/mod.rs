@@ -10,7 +10,7 @@ pub use template::{Part as TemplatePart, Template};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -130,6 +130,29 @@ impl RuleSet {
         }
     }
 
+    /// The rules files whose name (the schema) matches none of the copied `schemas`: a
+    /// `bench.toml` beside a source whose schemas are `public` and `sales` covers nothing,
+    /// and without this its tables would only show up as unmapped. Sorted by path.
+    pub fn files_without_schema(&self, schemas: &[String]) -> Vec<UnmatchedFile> {
+        let mut copied: Vec<String> = schemas.to_vec();
+        copied.sort();
+        copied.dedup();
+        let mut files: BTreeMap<&Path, &str> = BTreeMap::new();
+        for (name, rules) in &self.tables {
+            if !copied.contains(&name.schema) {
+                files.insert(&rules.location.file, &name.schema);
+            }
+        }
+        files
+            .into_iter()
+            .map(|(path, schema)| UnmatchedFile {
+                path: path.to_path_buf(),
+                schema: schema.to_owned(),
+                copied: copied.clone(),
+            })
+            .collect()
+    }
+
     /// The profiles that have an override folder under `dir/profiles`.
     pub fn profiles(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir.join("profiles"))
@@ -143,6 +166,33 @@ impl RuleSet {
             .unwrap_or_default();
         names.sort();
         names
+    }
+}
+
+/// A rules file named for a schema that is not copied, so none of its rules can apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedFile {
+    /// The rules file.
+    pub path: PathBuf,
+    /// The schema its name stands for.
+    pub schema: String,
+    /// The schemas that are copied, to show what the name could have been.
+    pub copied: Vec<String>,
+}
+
+impl fmt::Display for UnmatchedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let copied = if self.copied.is_empty() {
+            "no tables".to_owned()
+        } else {
+            self.copied.join(", ")
+        };
+        write!(
+            f,
+            "{} matches no copied schema (the source has: {copied}); a rules file is named \
+             <schema>.toml",
+            self.path.display()
+        )
     }
 }
 
@@ -189,4 +239,52 @@ fn read_folder(
         }
     }
     Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_file_named_for_no_copied_schema_is_found() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        write("public.toml", "[users]\nkeep = [\"id\"]\n");
+        write(
+            "bench.toml",
+            "[orders]\nkeep = [\"id\"]\n\n[items]\nkeep = [\"id\"]\n",
+        );
+        write("crm.toml", "[contacts]\nkeep = [\"id\"]\n");
+        std::fs::create_dir_all(dir.path().join("profiles/staging"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.path().join("profiles/staging/public.toml"),
+            "[users]\nid = \"keep\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rules = RuleSet::load(dir.path(), Some("staging")).unwrap_or_else(|e| panic!("{e}"));
+
+        let copied = ["sales".to_owned(), "public".to_owned(), "public".to_owned()];
+        let stray = rules.files_without_schema(&copied);
+        let names: Vec<String> = stray.iter().map(|f| f.schema.clone()).collect();
+        assert_eq!(names, ["bench", "crm"]);
+        assert_eq!(stray[0].path, dir.path().join("bench.toml"));
+        assert_eq!(
+            stray[0].to_string(),
+            format!(
+                "{} matches no copied schema (the source has: public, sales); a rules file \
+                 is named <schema>.toml",
+                dir.path().join("bench.toml").display()
+            )
+        );
+        let all = ["bench", "crm", "public"].map(str::to_owned);
+        assert!(rules.files_without_schema(&all).is_empty());
+        assert!(
+            rules.files_without_schema(&[])[0]
+                .to_string()
+                .contains("(the source has: no tables)")
+        );
+    }
 }

@@ -33,6 +33,9 @@ impl Side {
 pub struct Endpoint {
     side: Side,
     options: PgConnectOptions,
+    /// The `sslrootcert=` file (or `PGSSLROOTCERT`), to name it when the server's
+    /// certificate is not signed by it. A path, never a secret.
+    root_cert: Option<String>,
 }
 
 impl Endpoint {
@@ -40,6 +43,14 @@ impl Endpoint {
     pub fn parse(url: &SecretString, side: Side) -> Result<Self, Error> {
         let options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|_| Error::BadUrl { side: side.name() })?;
+        let root_cert = url::Url::parse(url.expose_secret())
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| matches!(&**k, "sslrootcert" | "ssl-root-cert" | "ssl-ca"))
+                    .map(|(_, v)| v.into_owned())
+            })
+            .or_else(|| std::env::var("PGSSLROOTCERT").ok());
         let mut settings = vec![
             ("IntervalStyle", "postgres"),
             ("statement_timeout", "0"),
@@ -67,7 +78,11 @@ impl Endpoint {
             .statement_cache_capacity(16)
             .disable_statement_logging()
             .options(settings);
-        Ok(Self { side, options })
+        Ok(Self {
+            side,
+            options,
+            root_cert,
+        })
     }
 
     /// The database name, for messages.
@@ -83,7 +98,136 @@ impl Endpoint {
             .map_err(|source| Error::Connect {
                 side: self.side.name(),
                 database: self.database(),
-                source: super::redacted(source),
+                source: super::redacted(self.explain_tls(source)),
             })
+    }
+
+    /// Rewords a refused server certificate so the message says what failed and what to
+    /// check, instead of rustls' terse `invalid peer certificate: UnknownIssuer` behind
+    /// "the server closed the connection". Such an error is not transient: retrying cannot
+    /// fix a certificate. Other errors pass through unchanged.
+    fn explain_tls(&self, error: sqlx::Error) -> sqlx::Error {
+        let tls = match &error {
+            sqlx::Error::Io(e) => e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+            sqlx::Error::Tls(e) => e.downcast_ref::<rustls::Error>(),
+            _ => None,
+        };
+        let Some(tls) = tls else {
+            return error;
+        };
+        let side = self.side.name();
+        let host = self.options.get_host();
+        let message = match tls {
+            rustls::Error::InvalidCertificate(cert) => {
+                certificate_problem(cert, side, host, self.root_cert.as_deref())
+            }
+            other => format!("the TLS handshake with the {side} server ({host}) failed: {other}"),
+        };
+        sqlx::Error::InvalidArgument(message)
+    }
+}
+
+/// What a refused server certificate means, in words that say what to fix.
+fn certificate_problem(
+    error: &rustls::CertificateError,
+    side: &str,
+    host: &str,
+    root_cert: Option<&str>,
+) -> String {
+    use rustls::CertificateError as E;
+    match error {
+        E::UnknownIssuer => match root_cert {
+            Some(file) => format!(
+                "the {side} server's certificate is not signed by the CA in sslrootcert={file}"
+            ),
+            None => format!(
+                "the {side} server's certificate is not signed by a CA this machine trusts; \
+                 name the server's CA file with sslrootcert=<file> in the URL"
+            ),
+        },
+        E::NotValidForName => {
+            format!("the {side} server's certificate is not valid for host {host}")
+        }
+        E::NotValidForNameContext { presented, .. } => format!(
+            "the {side} server's certificate is not valid for host {host} (it names: {}); \
+             connect with a host name the certificate names",
+            if presented.is_empty() {
+                "nothing".to_owned()
+            } else {
+                presented
+                    .iter()
+                    .map(|n| bare_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        E::Expired | E::ExpiredContext { .. } => {
+            format!("the {side} server's certificate ({host}) has expired")
+        }
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            format!("the {side} server's certificate ({host}) is not valid yet (check the clock)")
+        }
+        E::Revoked => format!("the {side} server's certificate ({host}) is revoked"),
+        other => format!("the {side} server's certificate ({host}) was refused: {other}"),
+    }
+}
+
+/// A presented certificate name without rustls' wrapping: `DnsName("localhost")` is
+/// `localhost`, `IpAddress(10.0.0.1)` is `10.0.0.1`.
+fn bare_name(name: &str) -> &str {
+    name.split_once('(')
+        .and_then(|(_, inner)| inner.strip_suffix(')'))
+        .map_or(name, |inner| inner.trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as E;
+
+    #[test]
+    fn refused_certificates_say_what_to_fix() {
+        let unknown = certificate_problem(&E::UnknownIssuer, "source", "db", Some("/ca.pem"));
+        assert_eq!(
+            unknown,
+            "the source server's certificate is not signed by the CA in sslrootcert=/ca.pem"
+        );
+        let unknown = certificate_problem(&E::UnknownIssuer, "target", "db", None);
+        assert!(
+            unknown.contains("name the server's CA file with sslrootcert="),
+            "{unknown}"
+        );
+        let name = certificate_problem(
+            &E::NotValidForNameContext {
+                expected: rustls::pki_types::ServerName::try_from("db")
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .to_owned(),
+                presented: vec![
+                    "DnsName(\"localhost\")".into(),
+                    "IpAddress(10.0.0.1)".into(),
+                ],
+            },
+            "source",
+            "db",
+            None,
+        );
+        assert!(
+            name.starts_with(
+                "the source server's certificate is not valid for host db (it names: localhost, \
+                 10.0.0.1)"
+            ),
+            "{name}"
+        );
+        assert!(certificate_problem(&E::Expired, "source", "db", None).contains("has expired"));
+    }
+
+    #[test]
+    fn the_root_certificate_is_read_from_the_url() {
+        let url =
+            SecretString::from("postgres://u:pw@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem");
+        let endpoint = Endpoint::parse(&url, Side::Source).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(endpoint.root_cert.as_deref(), Some("/etc/ca.pem"));
     }
 }
