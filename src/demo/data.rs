@@ -4,9 +4,9 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
-use crate::engine::sqlite::{self, Error};
+use crate::engine::sqlite::Error;
 
 const FIRST: &[&str] = &[
     "Anna", "Jonas", "Lea", "Lukas", "Mia", "Finn", "Emma", "Paul", "Sofia", "Elias", "Clara",
@@ -189,11 +189,9 @@ fn iban(rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Creates the demo tables in `conn` (an empty file) and fills them.
-pub async fn create(conn: &mut SqliteConnection, size: Size) -> Result<(), Error> {
+pub fn create(conn: &Connection, size: Size) -> Result<(), Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(20_261_201);
-    sqlx::raw_sql(sqlite::safe(format!("BEGIN; {SCHEMA}")))
-        .execute(&mut *conn)
-        .await
+    conn.execute_batch(&format!("BEGIN; {SCHEMA}"))
         .map_err(Error::query("creating the demo tables"))?;
     let mut people = Vec::with_capacity(size.customers as usize);
     for id in 1..=size.customers {
@@ -215,27 +213,32 @@ pub async fn create(conn: &mut SqliteConnection, size: Size) -> Result<(), Error
             "contact": { "email": p.email, "phone": p.phone },
             "language": "de",
         });
-        sqlx::query("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'DE', ?, ?, ?, ?)")
-            .bind(i64::from(id))
-            .bind(&p.name)
-            .bind(&p.email)
-            .bind(&p.phone)
-            .bind(dob)
-            .bind(ssn)
-            .bind(&p.street)
-            .bind(p.city)
-            .bind(p.postcode)
-            .bind(&p.card)
-            .bind(&p.iban)
-            .bind(prefs.to_string())
-            .bind(format!(
-                "2023-{:02}-{:02} 09:00:00",
-                rng.random_range(1..13),
-                rng.random_range(1..29)
-            ))
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::query("filling customers"))?;
+        let created = format!(
+            "2023-{:02}-{:02} 09:00:00",
+            rng.random_range(1..13),
+            rng.random_range(1..29)
+        );
+        conn.prepare_cached(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'DE', ?, ?, ?, ?)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                i64::from(id),
+                p.name,
+                p.email,
+                p.phone,
+                dob,
+                ssn,
+                p.street,
+                p.city,
+                p.postcode,
+                p.card,
+                p.iban,
+                prefs.to_string(),
+                created,
+            ])
+        })
+        .map_err(Error::query("filling customers"))?;
         people.push(p);
     }
     for id in 1..=size.orders {
@@ -245,16 +248,20 @@ pub async fn create(conn: &mut SqliteConnection, size: Size) -> Result<(), Error
         let shipping = serde_json::json!({
             "name": p.name, "street": p.street, "city": p.city, "postcode": p.postcode,
         });
-        sqlx::query("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(i64::from(id))
-            .bind(i64::from(customer + 1))
-            .bind(STATUSES[rng.random_range(0..STATUSES.len())])
-            .bind(f64::from(rng.random_range(500..50_000u32)) / 100.0)
-            .bind(format!("2024-03-{day:02} 10:00:00"))
-            .bind(format!("2024-04-{day:02} 16:30:00"))
-            .bind(shipping.to_string())
-            .execute(&mut *conn)
-            .await
+        let status = STATUSES[rng.random_range(0..STATUSES.len())];
+        let amount = f64::from(rng.random_range(500..50_000u32)) / 100.0;
+        conn.prepare_cached("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    i64::from(id),
+                    i64::from(customer + 1),
+                    status,
+                    amount,
+                    format!("2024-03-{day:02} 10:00:00"),
+                    format!("2024-04-{day:02} 16:30:00"),
+                    shipping.to_string(),
+                ])
+            })
             .map_err(Error::query("filling orders"))?;
     }
     for id in 1..=size.tickets {
@@ -275,18 +282,18 @@ pub async fn create(conn: &mut SqliteConnection, size: Size) -> Result<(), Error
             2 => format!("My parcel never arrived. Reach me at {}.", p.email),
             _ => "Where can I see my invoices?".to_owned(),
         };
-        sqlx::query("INSERT INTO tickets VALUES (?, ?, ?, ?, '2024-05-01 12:00:00')")
-            .bind(i64::from(id))
-            .bind(i64::from(customer + 1))
-            .bind(subject)
-            .bind(body)
-            .execute(&mut *conn)
-            .await
+        conn.prepare_cached("INSERT INTO tickets VALUES (?, ?, ?, ?, '2024-05-01 12:00:00')")
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    i64::from(id),
+                    i64::from(customer + 1),
+                    subject,
+                    body
+                ])
+            })
             .map_err(Error::query("filling tickets"))?;
     }
-    sqlx::query("COMMIT")
-        .execute(&mut *conn)
-        .await
+    conn.execute_batch("COMMIT")
         .map_err(Error::query("saving the demo data"))?;
     Ok(())
 }

@@ -8,7 +8,7 @@ pub use data::Size;
 
 use std::path::{Path, PathBuf};
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::Connection;
 
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::engine::sqlite::{self, Sqlite};
@@ -98,7 +98,6 @@ pub async fn run(dir: &Path, size: Size, progress: bool) -> Result<DemoReport, E
     std::fs::write(&rules_path, RULES).map_err(io("cannot write", &rules_path))?;
     let prod = dir.join("prod.sqlite");
     sqlite::file::remove(&prod)?;
-    let mut conn = sqlite::open_for_writing(&prod).await?;
     println!(
         "1. made a production database {} with {} customers, {} orders and {} support tickets \
          (synthetic, but shaped like the real thing)",
@@ -107,10 +106,14 @@ pub async fn run(dir: &Path, size: Size, progress: bool) -> Result<DemoReport, E
         size.orders,
         size.tickets
     );
-    data::create(&mut conn, size).await?;
-    sqlx::Connection::close(conn)
-        .await
-        .map_err(sqlite::Error::query("closing the demo database"))?;
+    let made = prod.clone();
+    sqlite::blocking(move || {
+        let conn = sqlite::open_for_writing(&made)?;
+        data::create(&conn, size)?;
+        conn.close()
+            .map_err(|(_, e)| sqlite::Error::query("closing the demo database")(e))
+    })
+    .await?;
     println!(
         "2. wrote {} and masking rules {}",
         config_path.display(),
@@ -128,16 +131,11 @@ pub async fn run(dir: &Path, size: Size, progress: bool) -> Result<DemoReport, E
         summary.rows_per_sec()
     );
     let dev = dir.join("dev.sqlite");
-    let mut conn = sqlite::open_source(&dev).await?;
-    sqlx::query(sqlite::safe(format!(
-        "ATTACH DATABASE '{}' AS prod",
-        prod.display().to_string().replace('\'', "''")
-    )))
-    .execute(&mut conn)
-    .await
-    .map_err(sqlite::Error::query("opening prod beside dev"))?;
-    show(&mut conn).await?;
-    let leaks = leak_check(&config, &mut conn).await?;
+    let conn = sqlite::open_source(&dev)?;
+    conn.execute("ATTACH DATABASE ?1 AS prod", [prod.display().to_string()])
+        .map_err(sqlite::Error::query("opening prod beside dev"))?;
+    show(&conn)?;
+    let leaks = leak_check(&config, &conn).await?;
     Ok(DemoReport {
         dir: dir.to_path_buf(),
         summary,
@@ -146,7 +144,7 @@ pub async fn run(dir: &Path, size: Size, progress: bool) -> Result<DemoReport, E
 }
 
 /// Prints a few rows of prod and dev side by side.
-async fn show(conn: &mut SqliteConnection) -> Result<(), Error> {
+fn show(conn: &Connection) -> Result<(), Error> {
     println!("\n4. before (prod) and after (dev), same rows:");
     let pairs: &[(&str, &str, &str)] = &[
         ("customers", "full_name", "id <= 3"),
@@ -166,13 +164,11 @@ async fn show(conn: &mut SqliteConnection) -> Result<(), Error> {
             "SELECT p.{column} AS before, d.{column} AS after FROM prod.{table} p \
              JOIN main.{table} d ON d.id = p.id WHERE p.{which} ORDER BY p.id"
         );
-        let rows = sqlx::query(sqlite::safe(sql))
-            .fetch_all(&mut *conn)
-            .await
+        let rows: Vec<(Option<String>, Option<String>)> = conn
+            .prepare(&sql)
+            .and_then(|mut s| s.query_map([], |r| Ok((text(r, 0), text(r, 1))))?.collect())
             .map_err(sqlite::Error::query(format!("reading {table}.{column}")))?;
-        for row in rows {
-            let before: Option<String> = row.try_get_unchecked("before").ok();
-            let after: Option<String> = row.try_get_unchecked("after").ok();
+        for (before, after) in rows {
             println!("   {table}.{column}");
             println!("     prod: {}", before.unwrap_or_else(|| "NULL".into()));
             println!("     dev:  {}", after.unwrap_or_else(|| "NULL".into()));
@@ -182,7 +178,7 @@ async fn show(conn: &mut SqliteConnection) -> Result<(), Error> {
 }
 
 /// Compares every masked value in dev with the real value of the same row in prod.
-async fn leak_check(config: &Config, conn: &mut SqliteConnection) -> Result<LeakCheck, Error> {
+async fn leak_check(config: &Config, conn: &Connection) -> Result<LeakCheck, Error> {
     let rules = crate::rules::RuleSet::load(&config.masking.rules_dir, None)?;
     let planned = crate::pipeline::planned::<Sqlite>(config, &rules, Purpose::Plan).await?;
     planned.snapshot.close().await?;
@@ -205,21 +201,24 @@ async fn leak_check(config: &Config, conn: &mut SqliteConnection) -> Result<Leak
                 sqlite::ident(&table.table.name.name),
                 sqlite::ident(&column.column.name),
             );
-            let compared: i64 = sqlx::query_scalar(sqlite::safe(format!(
-                "SELECT count(*) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
-                 WHERE p.{c} IS NOT NULL"
-            )))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(sqlite::Error::query("comparing dev with prod"))?;
+            let compared: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
+                         WHERE p.{c} IS NOT NULL"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite::Error::query("comparing dev with prod"))?;
             check.values += u64::try_from(compared).unwrap_or(0);
-            let equal: Vec<String> = sqlx::query_scalar(sqlite::safe(format!(
-                "SELECT CAST(p.{c} AS TEXT) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
-                 WHERE p.{c} = d.{c}"
-            )))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sqlite::Error::query("comparing dev with prod"))?;
+            let equal: Vec<String> = conn
+                .prepare(&format!(
+                    "SELECT CAST(p.{c} AS TEXT) FROM prod.{t} p JOIN main.{t} d ON d.rowid = p.rowid \
+                     WHERE p.{c} = d.{c}"
+                ))
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(sqlite::Error::query("comparing dev with prod"))?;
             for value in equal {
                 let mut masked = String::new();
                 masker.mask(&value, &key, &mut masked);
@@ -232,6 +231,18 @@ async fn leak_check(config: &Config, conn: &mut SqliteConnection) -> Result<Leak
         }
     }
     Ok(check)
+}
+
+/// A value of any storage class as text, for showing it (NULL as `None`).
+fn text(row: &rusqlite::Row<'_>, i: usize) -> Option<String> {
+    match row.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Null => None,
+        rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
+        rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+            Some(String::from_utf8_lossy(t).into_owned())
+        }
+    }
 }
 
 /// Refuses a demo folder that holds something other than an earlier demo, so the demo

@@ -47,7 +47,9 @@ pub enum Cell {
     Real(f64),
     /// Text.
     Text(String),
-    /// Bytes: binary values, and text that is not UTF-8.
+    /// Text that is not valid UTF-8, kept as its bytes and written back as text.
+    RawText(Vec<u8>),
+    /// Bytes: binary values.
     Bytes(Vec<u8>),
 }
 
@@ -59,7 +61,7 @@ impl Cell {
             Cell::Integer(n) => Some(n.to_string().into()),
             Cell::Real(x) => Some(x.to_string().into()),
             Cell::Text(t) => Some(t.as_str().into()),
-            Cell::Bytes(b) => Some(String::from_utf8_lossy(b)),
+            Cell::RawText(b) | Cell::Bytes(b) => Some(String::from_utf8_lossy(b)),
         }
     }
 
@@ -74,7 +76,7 @@ impl Cell {
             Cell::Null => 0,
             Cell::Integer(_) | Cell::Real(_) => 8,
             Cell::Text(t) => t.len(),
-            Cell::Bytes(b) => b.len(),
+            Cell::RawText(b) | Cell::Bytes(b) => b.len(),
         }
     }
 }

@@ -82,7 +82,7 @@ fn cell(raw: Option<&[u8]>, bytes: bool) -> Cell {
         Some(b) if bytes => Cell::Bytes(b.to_vec()),
         Some(b) => match String::from_utf8(b.to_vec()) {
             Ok(text) => Cell::Text(text),
-            Err(e) => Cell::Bytes(e.into_bytes()),
+            Err(e) => Cell::RawText(e.into_bytes()),
         },
     }
 }
@@ -191,7 +191,7 @@ impl ShadowWriter {
             query = match cell {
                 Cell::Null => query.bind(None::<String>),
                 Cell::Text(t) => query.bind(t),
-                Cell::Bytes(b) => query.bind(b),
+                Cell::RawText(b) | Cell::Bytes(b) => query.bind(b),
                 Cell::Integer(n) => query.bind(n),
                 Cell::Real(x) => query.bind(x),
             };

@@ -1,9 +1,9 @@
 //! What an SQLite file holds: its tables as the planner sees them, and the SQL of every
 //! schema object, to rebuild them in the new file.
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::Connection;
 
-use super::{Error, ident, safe};
+use super::{Error, ident};
 use crate::catalog::{Column, Table, TableName, TypeKind};
 
 /// SQLite has one schema per file; rules for it live in `masking-rules/main.toml`.
@@ -22,83 +22,99 @@ pub struct Object {
 
 /// Every table, view, index and trigger that has SQL (automatic indexes have none), in
 /// creation order, SQLite's own tables left out.
-pub async fn objects(conn: &mut SqliteConnection) -> Result<Vec<Object>, Error> {
-    let rows = sqlx::query(
-        "SELECT type, name, sql FROM sqlite_schema
-         WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-         ORDER BY rowid",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(Error::query("reading the source schema"))?;
-    Ok(rows
-        .iter()
-        .map(|r| Object {
-            kind: r.get("type"),
-            name: r.get("name"),
-            sql: r.get("sql"),
+pub fn objects(conn: &Connection) -> Result<Vec<Object>, Error> {
+    let what = "reading the source schema";
+    let mut statement = conn
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_schema
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY rowid",
+        )
+        .map_err(Error::query(what))?;
+    let rows = statement
+        .query_map([], |r| {
+            Ok(Object {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                sql: r.get(2)?,
+            })
         })
-        .collect())
+        .map_err(Error::query(what))?;
+    rows.collect::<Result<_, _>>().map_err(Error::query(what))
+}
+
+/// One column as `pragma_table_xinfo` describes it.
+struct ColumnInfo {
+    name: String,
+    declared: String,
+    not_null: bool,
+    pk: bool,
+    hidden: i64,
 }
 
 /// The tables, each with its columns, row count and single-column unique keys.
-pub async fn tables(conn: &mut SqliteConnection) -> Result<Vec<Table>, Error> {
-    let names: Vec<String> = objects(conn)
-        .await?
+pub fn tables(conn: &Connection) -> Result<Vec<Table>, Error> {
+    let names: Vec<String> = objects(conn)?
         .into_iter()
         .filter(|o| o.kind == "table" && !o.sql.to_ascii_uppercase().contains("VIRTUAL TABLE"))
         .map(|o| o.name)
         .collect();
     let mut tables = Vec::with_capacity(names.len());
     for name in names {
-        let what = || format!("reading the columns of {name}");
-        let columns = sqlx::query(
-            "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid",
-        )
-        .bind(&name)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(Error::query(what()))?;
-        let pk_columns = columns.iter().filter(|c| c.get::<i64, _>("pk") > 0).count();
-        let unique: Vec<String> = sqlx::query(
-            "SELECT min(ii.name) AS name FROM pragma_index_list(?1) il, pragma_index_info(il.name) ii
-             WHERE il.\"unique\" = 1 GROUP BY il.name HAVING count(*) = 1",
-        )
-        .bind(&name)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(Error::query(what()))?
-        .iter()
-        .filter_map(|r| r.get::<Option<String>, _>("name"))
-        .collect();
-        let rows: i64 = sqlx::query_scalar(safe(format!("SELECT count(*) FROM {}", ident(&name))))
-            .fetch_one(&mut *conn)
-            .await
+        let what = format!("reading the columns of {name}");
+        let columns: Vec<ColumnInfo> = conn
+            .prepare_cached(
+                "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid",
+            )
+            .and_then(|mut s| {
+                s.query_map([&name], |r| {
+                    Ok(ColumnInfo {
+                        name: r.get(0)?,
+                        declared: r.get(1)?,
+                        not_null: r.get::<_, i64>(2)? != 0,
+                        pk: r.get::<_, i64>(3)? > 0,
+                        hidden: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(Error::query(what.clone()))?;
+        let pk_columns = columns.iter().filter(|c| c.pk).count();
+        let unique: Vec<String> = conn
+            .prepare_cached(
+                "SELECT min(ii.name) FROM pragma_index_list(?1) il, pragma_index_info(il.name) ii
+                 WHERE il.\"unique\" = 1 GROUP BY il.name HAVING count(*) = 1",
+            )
+            .and_then(|mut s| {
+                s.query_map([&name], |r| r.get::<_, Option<String>>(0))?
+                    .filter_map(Result::transpose)
+                    .collect()
+            })
+            .map_err(Error::query(what))?;
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {}", ident(&name)), [], |r| {
+                r.get(0)
+            })
             .map_err(Error::query(format!("counting the rows of {name}")))?;
         let rows = u64::try_from(rows).unwrap_or(0);
         tables.push(Table {
             name: TableName::new(SCHEMA, name.clone()),
             columns: columns
-                .iter()
-                .map(|c| {
-                    let column: String = c.get("name");
-                    let declared: String = c.get("type");
-                    let pk = c.get::<i64, _>("pk") > 0;
-                    Column {
-                        kind: type_kind(&declared),
-                        type_name: if declared.is_empty() {
-                            "any".into()
-                        } else {
-                            declared.to_ascii_lowercase()
-                        },
-                        max_chars: None,
-                        nullable: c.get::<i64, _>("notnull") == 0 && !pk,
-                        // 2 and 3: generated columns (virtual, stored).
-                        generated: c.get::<i64, _>("hidden") >= 2,
-                        unique: (pk && pk_columns == 1) || unique.contains(&column),
-                        element: None,
-                        name: column,
-                    }
+                .into_iter()
+                .map(|c| Column {
+                    kind: type_kind(&c.declared),
+                    type_name: if c.declared.is_empty() {
+                        "any".into()
+                    } else {
+                        c.declared.to_ascii_lowercase()
+                    },
+                    max_chars: None,
+                    nullable: !c.not_null && !c.pk,
+                    // 2 and 3: generated columns (virtual, stored).
+                    generated: c.hidden >= 2,
+                    unique: (c.pk && pk_columns == 1) || unique.contains(&c.name),
+                    element: None,
+                    name: c.name,
                 })
                 .collect(),
             estimated_rows: rows,

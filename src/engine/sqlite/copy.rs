@@ -1,30 +1,21 @@
-//! Rows between SQLite files: read in the source's read transaction with their storage
-//! class kept (integer, real, text, blob), and written in multi-row `INSERT`s (one
-//! statement per few hundred rows is what makes SQLite fast; one per row is twenty times
-//! slower).
+//! Rows between SQLite files, in-process: read in the source's read transaction with
+//! their storage class kept (integer, real, text, blob) on a blocking thread, and written
+//! by one cached prepared `INSERT` per table inside the new file's one write transaction.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, TypeInfo, ValueRef};
-use tokio::sync::{Mutex, mpsc};
+use futures_util::{Stream, StreamExt};
+use rusqlite::Connection;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use tokio::sync::mpsc;
 
-use super::{Error, Sqlite, ident, safe};
-use crate::catalog::{Column, Table};
-use crate::engine::cells::CellSender;
+use super::{Error, Sqlite, blocking, ident};
+use crate::catalog::Column;
 use crate::engine::{self, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 
-/// The most bound values one statement takes (SQLite's default limit since 3.32).
-const MAX_BINDS: usize = 32_766;
-/// Rows per `INSERT`: past a few hundred, bigger statements stop paying off.
-const MAX_ROWS: usize = 500;
-
-/// Rows one `INSERT` of `width` columns carries.
-fn rows_per_insert(width: usize) -> usize {
-    MAX_ROWS.min(MAX_BINDS / width.max(1)).max(1)
-}
+/// Rows a batch on its way holds.
+const BATCH_ROWS: usize = 1_024;
 
 fn column_list(columns: &[&Column]) -> String {
     columns
@@ -34,24 +25,35 @@ fn column_list(columns: &[&Column]) -> String {
         .join(", ")
 }
 
-/// A value with its storage class.
-fn cell(row: &SqliteRow, i: usize) -> Result<Cell, sqlx::Error> {
-    let raw = row.try_get_raw(i)?;
-    if raw.is_null() {
-        return Ok(Cell::Null);
+/// A value with its storage class (text that is not UTF-8 keeps its bytes, as text).
+fn cell(value: ValueRef<'_>) -> Cell {
+    match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(n) => Cell::Integer(n),
+        ValueRef::Real(x) => Cell::Real(x),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => Cell::Text(text.to_owned()),
+            Err(_) => Cell::RawText(t.to_vec()),
+        },
+        ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
     }
-    let info = raw.type_info();
-    Ok(match info.name() {
-        "INTEGER" | "BOOLEAN" => Cell::Integer(row.try_get_unchecked(i)?),
-        "REAL" => Cell::Real(row.try_get_unchecked(i)?),
-        "BLOB" => Cell::Bytes(row.try_get_unchecked(i)?),
-        _ => Cell::Text(row.try_get_unchecked(i)?),
+}
+
+/// A cell bound back with the storage class it was read with.
+fn bound(cell: &Cell) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(match cell {
+        Cell::Null => ValueRef::Null,
+        Cell::Integer(n) => ValueRef::Integer(*n),
+        Cell::Real(x) => ValueRef::Real(*x),
+        Cell::Text(t) => ValueRef::Text(t.as_bytes()),
+        Cell::RawText(t) => ValueRef::Text(t),
+        Cell::Bytes(b) => ValueRef::Blob(b),
     })
 }
 
 /// Streams tables out of the source's read transaction.
 pub struct Reader {
-    pub(super) conn: Arc<Mutex<SqliteConnection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
 }
 
 impl engine::Reader<Sqlite> for Reader {
@@ -61,43 +63,54 @@ impl engine::Reader<Sqlite> for Reader {
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
         let TableRead { table, columns } = read;
-        let name = &table.name.name;
-        let select = format!("SELECT {} FROM {}", column_list(columns), ident(name));
-        let mut conn = self.conn.lock().await;
-        let mut stream = sqlx::query(safe(select)).fetch(&mut *conn);
-        // Batches of exactly one statement's rows: the writer binds each as one INSERT.
-        let mut out = CellSender::new(
-            out,
-            columns.len(),
-            rows_per_insert(columns.len()),
-            usize::MAX,
-        );
-        while let Some(row) = stream
-            .try_next()
-            .await
-            .map_err(Error::query(format!("reading {name}")))?
-        {
-            let cells = (0..columns.len())
-                .map(|i| cell(&row, i))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Error::query(format!("reading {name}")))?;
-            if !out.push(cells).await {
-                return Ok(out.streamed());
+        let name = table.name.name.clone();
+        let select = format!("SELECT {} FROM {}", column_list(columns), ident(&name));
+        let width = columns.len();
+        let conn = Arc::clone(&self.conn);
+        Ok(blocking(move || {
+            let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let what = || format!("reading {name}");
+            let mut statement = conn.prepare(&select).map_err(Error::query(what()))?;
+            let mut rows = statement.query([]).map_err(Error::query(what()))?;
+            let mut streamed = Streamed::default();
+            let mut batch = Cells::with_capacity(width, BATCH_ROWS);
+            while let Some(row) = rows.next().map_err(Error::query(what()))? {
+                let cells = (0..width)
+                    .map(|i| row.get_ref(i).map(cell))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Error::query(what()))?;
+                batch.push_row(cells);
+                if batch.rows as usize == BATCH_ROWS {
+                    let full =
+                        std::mem::replace(&mut batch, Cells::with_capacity(width, BATCH_ROWS));
+                    streamed.rows += full.rows;
+                    streamed.bytes += full.source_bytes;
+                    if out.blocking_send(full).is_err() {
+                        // The writer failed; its error is the one reported.
+                        return Ok(streamed);
+                    }
+                }
             }
-        }
-        Ok(out.finish().await)
+            streamed.rows += batch.rows;
+            streamed.bytes += batch.source_bytes;
+            if batch.rows > 0 {
+                let _ = out.blocking_send(batch);
+            }
+            Ok(streamed)
+        })
+        .await?)
     }
 }
 
 /// Loads tables of the new file, inside its one write transaction.
 pub struct FileWriter {
-    pub(super) conn: Arc<Mutex<SqliteConnection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
 }
 
 impl engine::Writer<Sqlite> for FileWriter {
     async fn write<S, X>(
         &mut self,
-        table: &Table,
+        table: &crate::catalog::Table,
         columns: &[&Column],
         batches: S,
     ) -> Result<u64, WriteError<X>>
@@ -105,44 +118,33 @@ impl engine::Writer<Sqlite> for FileWriter {
         S: Stream<Item = Result<Cells, X>> + Send,
         X: Send,
     {
-        let name = &table.name.name;
-        let insert = |rows: usize| {
-            let one = format!("({})", vec!["?"; columns.len()].join(", "));
-            format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                ident(name),
-                column_list(columns),
-                vec![one; rows].join(", ")
-            )
-        };
-        let per_insert = rows_per_insert(columns.len());
-        let full_insert = insert(per_insert);
+        let name = table.name.name.clone();
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        let insert = Arc::new(format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders})",
+            ident(&name),
+            column_list(columns)
+        ));
         let mut written = 0;
         let mut batches = std::pin::pin!(batches);
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(WriteError::Upstream)?;
-            let rows = usize::try_from(batch.rows).unwrap_or(usize::MAX);
-            let sql = if rows == per_insert {
-                full_insert.clone()
-            } else {
-                insert(rows)
-            };
-            let mut query = sqlx::query(safe(sql));
-            for cell in batch.cells {
-                query = match cell {
-                    Cell::Null => query.bind(None::<String>),
-                    Cell::Integer(n) => query.bind(n),
-                    Cell::Real(x) => query.bind(x),
-                    Cell::Text(t) => query.bind(t),
-                    Cell::Bytes(b) => query.bind(b),
-                };
-            }
-            written += query
-                .execute(&mut *self.conn.lock().await)
-                .await
-                .map_err(Error::query(format!("writing {name}")))
-                .map_err(engine::Error::from)?
-                .rows_affected();
+            let (conn, insert, name) = (Arc::clone(&self.conn), Arc::clone(&insert), name.clone());
+            written += blocking(move || {
+                let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                let what = || format!("writing {name}");
+                let mut statement = conn.prepare_cached(&insert).map_err(Error::query(what()))?;
+                let width = batch.width.max(1);
+                let mut rows = 0;
+                for row in batch.cells.chunks(width) {
+                    rows += statement
+                        .execute(rusqlite::params_from_iter(row.iter().map(bound)))
+                        .map_err(Error::query(what()))? as u64;
+                }
+                Ok(rows)
+            })
+            .await
+            .map_err(engine::Error::from)?;
         }
         Ok(written)
     }

@@ -4,20 +4,24 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use sqlx::SqliteConnection;
-use tokio::sync::Mutex;
+use rusqlite::Connection;
 
 use super::copy::FileWriter;
 use super::snapshot::{FileSchema, base};
-use super::{Error, Snapshot, Sqlite, file, ident, open_for_writing, path_of, safe};
+use super::{Error, Snapshot, Sqlite, blocking, file, ident, open_for_writing, path_of};
 use crate::catalog::TableName;
 use crate::config::{Config, TargetConfig};
 use crate::engine::{self, CheckFailure, HookError, Rollback};
 
 /// Rows that break a foreign key, as SQLite counts them.
-const BROKEN_KEYS: &str = "SELECT count(*) FROM pragma_foreign_key_check";
+fn broken_keys(conn: &Connection) -> Result<i64, Error> {
+    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })
+    .map_err(Error::query("checking foreign keys"))
+}
 
 /// The target, locked for one run.
 pub struct LockedTarget {
@@ -26,14 +30,21 @@ pub struct LockedTarget {
     live: PathBuf,
     building: PathBuf,
     /// The new file's connection, inside its write transaction, once created.
-    conn: Option<Arc<Mutex<SqliteConnection>>>,
+    conn: Option<Arc<Mutex<Connection>>>,
 }
 
 impl LockedTarget {
-    fn conn(&self) -> Result<&Arc<Mutex<SqliteConnection>>, Error> {
-        self.conn
-            .as_ref()
-            .ok_or_else(|| Error::Check("the new copy was not created".into()))
+    /// Runs `work` on the new file's connection on a blocking thread.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let conn = Arc::clone(
+            self.conn
+                .as_ref()
+                .ok_or(Error::State("the new copy was not created"))?,
+        );
+        blocking(move || work(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await
     }
 }
 
@@ -71,17 +82,26 @@ impl engine::Target<Sqlite> for LockedTarget {
     }
 
     async fn create_shadow(&mut self, schema: &FileSchema) -> Result<(), engine::Error> {
-        let mut conn = open_for_writing(&self.building).await?;
-        sqlx::query("BEGIN")
-            .execute(&mut conn)
-            .await
-            .map_err(Error::query("starting the new copy"))?;
-        for object in schema.objects.iter().filter(|o| o.kind == "table") {
-            sqlx::query(safe(object.sql.clone()))
-                .execute(&mut conn)
-                .await
-                .map_err(Error::query(format!("creating table {}", object.name)))?;
-        }
+        let building = self.building.clone();
+        let tables: Vec<(String, String)> = schema
+            .objects
+            .iter()
+            .filter(|o| o.kind == "table")
+            .map(|o| (o.name.clone(), o.sql.clone()))
+            .collect();
+        let conn = blocking(move || {
+            let conn = open_for_writing(&building)?;
+            // The file is deleted on any failure and flushed whole before the swap, so
+            // its writes need no fsync of their own.
+            conn.execute_batch("PRAGMA synchronous = OFF; BEGIN")
+                .map_err(Error::query("starting the new copy"))?;
+            for (name, sql) in tables {
+                conn.execute_batch(&sql)
+                    .map_err(Error::query(format!("creating table {name}")))?;
+            }
+            Ok(conn)
+        })
+        .await?;
         self.conn = Some(Arc::new(Mutex::new(conn)));
         Ok(())
     }
@@ -92,8 +112,12 @@ impl engine::Target<Sqlite> for LockedTarget {
     }
 
     async fn writer(&self) -> Result<FileWriter, engine::Error> {
+        let conn = self
+            .conn
+            .as_ref()
+            .ok_or(Error::State("the new copy was not created"))?;
         Ok(FileWriter {
-            conn: Arc::clone(self.conn()?),
+            conn: Arc::clone(conn),
         })
     }
 
@@ -103,32 +127,34 @@ impl engine::Target<Sqlite> for LockedTarget {
         schema: &FileSchema,
         _jobs: usize,
     ) -> Result<(), engine::Error> {
-        let mut conn = self.conn()?.lock().await;
-        let exec = |what: &'static str| Error::query(what);
-        if !schema.counters.is_empty() {
-            // The load itself moved them to the highest id copied; the source's may be higher.
-            sqlx::query("DELETE FROM sqlite_sequence")
-                .execute(&mut *conn)
-                .await
-                .map_err(exec("writing AUTOINCREMENT counters"))?;
-            for (name, seq) in &schema.counters {
-                sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)")
-                    .bind(name)
-                    .bind(seq)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(exec("writing AUTOINCREMENT counters"))?;
+        let counters = schema.counters.clone();
+        let objects: Vec<(String, String, String)> = schema
+            .objects
+            .iter()
+            .filter(|o| o.kind != "table")
+            .map(|o| (o.kind.clone(), o.name.clone(), o.sql.clone()))
+            .collect();
+        self.with_conn(move |conn| {
+            let what = "writing AUTOINCREMENT counters";
+            if !counters.is_empty() {
+                // The load itself moved them to the highest id copied; the source's may be higher.
+                conn.execute_batch("DELETE FROM sqlite_sequence")
+                    .map_err(Error::query(what))?;
+                for (name, seq) in &counters {
+                    conn.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                        rusqlite::params![name, seq],
+                    )
+                    .map_err(Error::query(what))?;
+                }
             }
-        }
-        for object in schema.objects.iter().filter(|o| o.kind != "table") {
-            sqlx::query(safe(object.sql.clone()))
-                .execute(&mut *conn)
-                .await
-                .map_err(Error::query(format!(
-                    "creating {} {}",
-                    object.kind, object.name
-                )))?;
-        }
+            for (kind, name, sql) in objects {
+                conn.execute_batch(&sql)
+                    .map_err(Error::query(format!("creating {kind} {name}")))?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -140,30 +166,33 @@ impl engine::Target<Sqlite> for LockedTarget {
         source: Option<&Snapshot>,
         _jobs: usize,
     ) -> Result<Vec<CheckFailure>, engine::Error> {
-        let mut conn = self.conn()?.lock().await;
-        let exec = |what: &'static str| Error::query(what);
-        let mut failures = Vec::new();
-        for (table, rows) in copied.iter().filter(|(_, rows)| *rows > 0) {
-            let stored: i64 =
-                sqlx::query_scalar(safe(format!("SELECT count(*) FROM {}", ident(&table.name))))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(exec("counting the new copy's rows"))?;
-            if u64::try_from(stored).ok() != Some(*rows) {
-                failures.push(CheckFailure {
-                    object: table.clone(),
-                    problem: format!("read {rows} rows but the new copy holds {stored}"),
-                });
-            }
-        }
-        let after: i64 = sqlx::query_scalar(BROKEN_KEYS)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(exec("checking foreign keys"))?;
+        let copied = copied.to_vec();
+        let (mut failures, after) = self
+            .with_conn(move |conn| {
+                let mut failures = Vec::new();
+                for (table, rows) in copied.iter().filter(|(_, rows)| *rows > 0) {
+                    let stored: i64 = conn
+                        .query_row(
+                            &format!("SELECT count(*) FROM {}", ident(&table.name)),
+                            [],
+                            |r| r.get(0),
+                        )
+                        .map_err(Error::query("counting the new copy's rows"))?;
+                    if u64::try_from(stored).ok() != Some(*rows) {
+                        failures.push(CheckFailure {
+                            object: table.clone(),
+                            problem: format!("read {rows} rows but the new copy holds {stored}"),
+                        });
+                    }
+                }
+                let after = broken_keys(conn)?;
+                Ok((failures, after))
+            })
+            .await?;
         // Only a copy with broken keys needs the source's count to compare with.
         if after > 0 {
             let before = match source {
-                Some(source) => source.count(BROKEN_KEYS, "checking foreign keys").await?,
+                Some(source) => source.with_conn(broken_keys).await?,
                 None => 0,
             };
             if after > before {
@@ -196,28 +225,30 @@ impl engine::Target<Sqlite> for LockedTarget {
         let conn = self
             .conn
             .take()
-            .ok_or_else(|| Error::Check("the new copy was not created".into()))?;
-        let mut conn = Arc::try_unwrap(conn)
-            .map_err(|_| Error::Check("the new copy is still being written".into()))?
-            .into_inner();
-        let exec = |what: &'static str| Error::query(what);
-        sqlx::query("COMMIT")
-            .execute(&mut conn)
-            .await
-            .map_err(exec("committing the new copy"))?;
-        sqlx::Connection::close(conn)
-            .await
-            .map_err(exec("closing the new copy"))?;
-        file::swap_in(&self.building, &self.live, keep_previous)?;
+            .ok_or(Error::State("the new copy was not created"))?;
+        let conn = Arc::try_unwrap(conn)
+            .map_err(|_| Error::State("the new copy is still being written"))?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (building, live) = (self.building.clone(), self.live.clone());
+        blocking(move || {
+            conn.execute_batch("COMMIT")
+                .map_err(Error::query("committing the new copy"))?;
+            conn.close()
+                .map_err(|(_, e)| Error::query("closing the new copy")(e))?;
+            file::swap_in(&building, &live, keep_previous)
+        })
+        .await?;
         Ok(())
     }
 
     async fn discard(&mut self) -> Result<(), engine::Error> {
-        // Closing the connection first: the file is deleted with nothing writing to it.
+        // The connection is closed first where nothing else holds it (a cancelled copy
+        // may still, for an instant): the file is deleted either way.
         if let Some(conn) = self.conn.take()
             && let Ok(conn) = Arc::try_unwrap(conn)
         {
-            let _ = sqlx::Connection::close(conn.into_inner()).await;
+            drop(conn);
         }
         file::remove(&self.building)?;
         Ok(())

@@ -17,9 +17,8 @@ pub use snapshot::{FileSchema, Snapshot, source_path};
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::{Connection, OpenFlags};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{ConnectOptions, SqliteConnection};
 
 use crate::engine::Engine;
 use crate::rows::Cells;
@@ -35,7 +34,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: sqlx::Error,
+        source: rusqlite::Error,
     },
     /// A statement failed.
     #[error("{what}: {source}")]
@@ -43,7 +42,7 @@ pub enum Error {
         /// What lethe was doing, naming the table.
         what: String,
         /// The cause.
-        source: sqlx::Error,
+        source: rusqlite::Error,
     },
     /// A file operation around the swap failed.
     #[error("{what} {}: {source}", path.display())]
@@ -58,16 +57,17 @@ pub enum Error {
     /// The target is the source file: refusing to write to production.
     #[error("refusing to refresh: the target {} is the source database file", .0.display())]
     TargetIsSource(PathBuf),
-    /// The built copy failed a check before the swap; it was deleted.
-    #[error(
-        "pre-swap checks failed, so the new copy was not swapped in (the live copy is untouched): {0}"
-    )]
-    Check(String),
+    /// A blocking SQLite task panicked or was cancelled.
+    #[error("an SQLite task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The new copy was used out of order (a bug): nothing is swapped in.
+    #[error("internal error: {0}")]
+    State(&'static str),
 }
 
 impl Error {
-    /// Wraps a sqlx error with what lethe was doing.
-    pub fn query(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
+    /// Wraps an SQLite error with what lethe was doing.
+    pub fn query(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self {
         let what = what.into();
         move |source| Error::Query { what, source }
     }
@@ -97,43 +97,40 @@ pub fn path_of(url: &SecretString, base: &Path) -> PathBuf {
 }
 
 /// Opens the source read-only: lethe never writes to a source.
-pub async fn open_source(path: &Path) -> Result<SqliteConnection, Error> {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(|source| Error::Open {
-            side: "source",
-            path: path.to_path_buf(),
-            source,
-        })
+pub fn open_source(path: &Path) -> Result<Connection, Error> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| Error::Open {
+        side: "source",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Creates (or opens) a file for writing, in rollback-journal mode so that a finished
-/// file is complete on its own, with no `-wal` beside it to lose in a rename.
-pub async fn open_for_writing(path: &Path) -> Result<SqliteConnection, Error> {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Delete)
-        .foreign_keys(false)
-        .connect()
-        .await
-        .map_err(|source| Error::Open {
-            side: "target",
-            path: path.to_path_buf(),
-            source,
-        })
+/// file is complete on its own, with no `-wal` beside it to lose in a rename, and with
+/// foreign keys unchecked while it is loaded (the checks before the swap count them).
+pub fn open_for_writing(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open(path).map_err(|source| Error::Open {
+        side: "target",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = OFF;")
+        .map_err(Error::query("preparing the new copy"))?;
+    Ok(conn)
+}
+
+/// Runs blocking SQLite work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await?
 }
 
 /// Quotes an identifier for SQLite.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Marks SQL built from quoted identifiers as safe to send, as sqlx asks for dynamic SQL.
-pub fn safe(sql: String) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(sql)
 }

@@ -1,21 +1,20 @@
 //! The source file at one instant: opened read-only, read inside one read transaction,
-//! every table in turn on the one connection.
+//! every table in turn on the one connection, in-process on a blocking thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use sqlx::SqliteConnection;
-use tokio::sync::Mutex;
+use rusqlite::Connection;
 
 use super::catalog::{self, Object};
-use super::{Error, Reader, Sqlite, open_source, path_of};
+use super::{Error, Reader, Sqlite, blocking, open_source, path_of};
 use crate::catalog::{Column, Table};
 use crate::config::Config;
 use crate::engine::{self, Purpose, SourceCatalog};
 
 /// The source's read transaction.
 pub struct Snapshot {
-    pub(super) conn: Arc<Mutex<SqliteConnection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
     /// The source file, to refuse a target that is the same file.
     pub(super) path: PathBuf,
 }
@@ -38,19 +37,34 @@ pub fn source_path(config: &Config) -> PathBuf {
     path_of(&config.source.url, base(config))
 }
 
+impl Snapshot {
+    /// Runs `work` on the source connection on a blocking thread.
+    pub(super) async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let conn = Arc::clone(&self.conn);
+        blocking(move || work(&conn.lock().unwrap_or_else(PoisonError::into_inner))).await
+    }
+}
+
 impl engine::Snapshot<Sqlite> for Snapshot {
     async fn open(
         config: &Config,
         _purpose: Purpose,
     ) -> Result<(Self, SourceCatalog), engine::Error> {
         let path = source_path(config);
-        let mut conn = open_source(&path).await?;
-        // One read transaction for the whole run: every table is read at the same instant.
-        sqlx::query("BEGIN")
-            .execute(&mut conn)
-            .await
-            .map_err(Error::query("starting the source snapshot"))?;
-        let tables = catalog::tables(&mut conn).await?;
+        let opened = path.clone();
+        let (conn, tables) = blocking(move || {
+            let conn = open_source(&opened)?;
+            // One read transaction for the whole run: every table is read at the same
+            // instant (the first read below takes the transaction's read lock).
+            conn.execute_batch("BEGIN")
+                .map_err(Error::query("starting the source snapshot"))?;
+            let tables = catalog::tables(&conn)?;
+            Ok((conn, tables))
+        })
+        .await?;
         Ok((
             Self {
                 conn: Arc::new(Mutex::new(conn)),
@@ -64,11 +78,13 @@ impl engine::Snapshot<Sqlite> for Snapshot {
     }
 
     async fn reachable(config: &Config) -> Result<(), engine::Error> {
-        let mut conn = open_source(&source_path(config)).await?;
-        sqlx::query("SELECT count(*) FROM sqlite_schema")
-            .execute(&mut conn)
-            .await
-            .map_err(Error::query("reading the source"))?;
+        let path = source_path(config);
+        blocking(move || {
+            open_source(&path)?
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+                .map_err(Error::query("reading the source"))
+        })
+        .await?;
         Ok(())
     }
 
@@ -82,24 +98,29 @@ impl engine::Snapshot<Sqlite> for Snapshot {
         _config: &Config,
         _tables: &[&Table],
     ) -> Result<FileSchema, engine::Error> {
-        let mut conn = self.conn.lock().await;
-        let conn = &mut *conn;
-        let objects = catalog::objects(conn).await?;
-        let exec = |what: &'static str| Error::query(what);
-        let has_sequence: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(exec("reading AUTOINCREMENT counters"))?;
-        let counters = if has_sequence > 0 {
-            sqlx::query_as("SELECT name, seq FROM sqlite_sequence")
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(exec("reading AUTOINCREMENT counters"))?
-        } else {
-            Vec::new()
-        };
-        Ok(FileSchema { objects, counters })
+        Ok(self
+            .with_conn(|conn| {
+                let objects = catalog::objects(conn)?;
+                let what = "reading AUTOINCREMENT counters";
+                let has_sequence: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::query(what))?;
+                let counters = if has_sequence > 0 {
+                    conn.prepare("SELECT name, seq FROM sqlite_sequence")
+                        .and_then(|mut s| {
+                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+                        })
+                        .map_err(Error::query(what))?
+                } else {
+                    Vec::new()
+                };
+                Ok(FileSchema { objects, counters })
+            })
+            .await?)
     }
 
     /// One: the snapshot is one connection's read transaction.
@@ -114,21 +135,11 @@ impl engine::Snapshot<Sqlite> for Snapshot {
     }
 
     async fn close(self) -> Result<(), engine::Error> {
-        let mut conn = self.conn.lock().await;
-        sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map_err(Error::query("closing the source snapshot"))?;
+        self.with_conn(|conn| {
+            conn.execute_batch("COMMIT")
+                .map_err(Error::query("closing the source snapshot"))
+        })
+        .await?;
         Ok(())
-    }
-}
-
-impl Snapshot {
-    /// One integer from a query inside the read transaction (a pre-swap check's count).
-    pub(super) async fn count(&self, sql: &'static str, what: &'static str) -> Result<i64, Error> {
-        sqlx::query_scalar(sql)
-            .fetch_one(&mut *self.conn.lock().await)
-            .await
-            .map_err(Error::query(what))
     }
 }
