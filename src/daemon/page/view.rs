@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{DOCTYPE, Markup, html};
 
+use super::facts::{Chrome, Live, RunFacts, ScheduleView, TargetView};
 use super::format;
-use super::{Chrome, Live, RunFacts, ScheduleView, TargetView};
 
 /// The CSS class of a status badge.
 fn badge(status: &str) -> &'static str {
