@@ -392,7 +392,7 @@ async fn a_held_target_names_its_holder(engine: Engine) {
     let pid = holder.child.id().unwrap_or_default();
     let named = match engine {
         Engine::Mysql => "lethe's connection ".to_owned(),
-        Engine::Postgres | Engine::Sqlite => format!(" pid {pid} on "),
+        Engine::Postgres | Engine::Sqlite => format!("pid {pid} on "),
     };
     assert!(said.contains(&named), "{engine:?}: {named:?} in {said}");
     holder.resume().await;
