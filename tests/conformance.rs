@@ -369,6 +369,15 @@ async fn a_killed_run_never_blocks_the_next(engine: Engine) {
         4,
         "{engine:?}"
     );
+    // What the next run says it cleaned up (MySQL drops the shadow database silently).
+    let cleaned = match engine {
+        Engine::Postgres => Some("dropped a shadow schema left by an earlier run"),
+        Engine::Sqlite => Some("an earlier run of this target did not finish (killed?)"),
+        Engine::Mysql => None,
+    };
+    if let Some(cleaned) = cleaned {
+        assert!(text(&out).contains(cleaned), "{engine:?}: {}", text(&out));
+    }
     assert_killed_then_succeeded(&s.config());
 }
 

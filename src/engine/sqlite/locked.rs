@@ -55,7 +55,14 @@ async fn take_lock(
         .map_err(io("cannot create the lock file"))?;
     let started = Instant::now();
     let mut waiting = false;
-    while lock.try_lock().is_err() {
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(io("cannot lock the lock file")(source).into());
+            }
+        }
         let mut text = String::new();
         let _ = (&lock)
             .rewind()
@@ -77,7 +84,9 @@ async fn take_lock(
         tokio::time::sleep(LOCK_POLL).await;
     }
     let mut text = String::new();
-    let _ = lock.read_to_string(&mut text);
+    let _ = (&lock)
+        .rewind()
+        .and_then(|()| lock.read_to_string(&mut text));
     if let Some(dead) = Holder::parse(&text) {
         warn!(target_file = %live.display(), holder = %dead,
               "an earlier run of this target did not finish (killed?); cleaning up after it");
