@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 
 use common::TestDb;
+use common::child::{Lethe, assert_killed_then_succeeded};
 use common::mysql::MyDb;
 
 /// An engine under test.
@@ -129,25 +130,45 @@ impl Setup {
         let source = engine.database(dir.path(), "src").await;
         let dev = engine.database(dir.path(), "dev").await;
         source.exec(schema_sql).await;
-        std::fs::write(
-            dir.path().join("lethe.toml"),
-            format!(
-                "[source]\nurl = \"{}\"\n\n[targets.dev]\nurl = \"{}\"\n\n[targets.prod]\nurl = \"{}\"\n\n[masking]\nkey = \"{}\"\n",
-                source.url(),
-                dev.url(),
-                source.url(),
-                common::KEY
-            ),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
         let setup = Self {
             dir,
             engine,
             source,
             dev,
         };
+        setup.configure("");
         setup.rules(rules);
         setup
+    }
+
+    /// Writes lethe.toml, with `dev_extra` lines under `[targets.dev]`.
+    fn configure(&self, dev_extra: &str) {
+        std::fs::write(
+            self.config(),
+            format!(
+                "[source]\nurl = \"{}\"\n\n[targets.dev]\nurl = \"{}\"\n{dev_extra}\n\n[targets.prod]\nurl = \"{}\"\n\n[masking]\nkey = \"{}\"\n",
+                self.source.url(),
+                self.dev.url(),
+                self.source.url(),
+                common::KEY
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("lethe.toml")
+    }
+
+    /// Starts `lethe refresh dev` in the background, paused at `phase`.
+    fn spawn_paused(&self, phase: &str, tag: &str) -> Lethe {
+        Lethe::spawn(
+            &self.config(),
+            &["refresh", "dev", "--no-progress"],
+            &[],
+            Some(phase),
+            tag,
+        )
     }
 
     fn rules(&self, text: &str) {
@@ -163,7 +184,8 @@ impl Setup {
     fn lethe(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_lethe"))
             .arg("--config")
-            .arg(self.dir.path().join("lethe.toml"))
+            .arg(self.config())
+            .env("LETHE_LOG", "lethe=info")
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run lethe: {e}"))
@@ -315,6 +337,78 @@ async fn the_source_is_never_a_target(engine: Engine) {
     );
 }
 
+/// `kill -9` of a run in the middle of its copy, then a rerun started at once: it succeeds
+/// on the first try (the killed run's lock went with its process or connections), the live
+/// copy answered with its previous contents meanwhile, and the history records the killed
+/// run as failed because its process died.
+async fn a_killed_run_never_blocks_the_next(engine: Engine) {
+    let s = Setup::new(engine, SHOP, SHOP_RULES).await;
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    let before = s
+        .dev
+        .column("SELECT email FROM customers ORDER BY id")
+        .await;
+    s.source
+        .exec("INSERT INTO customers VALUES (4, 'kim@real.example', 'Kim Real', NULL)")
+        .await;
+    let mut run = s.spawn_paused("copying", "killed");
+    run.paused_at("copying").await;
+    run.kill_9().await;
+    assert_eq!(
+        s.dev
+            .column("SELECT email FROM customers ORDER BY id")
+            .await,
+        before,
+        "{engine:?}: the live copy changed"
+    );
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    assert_eq!(
+        s.dev.column("SELECT email FROM customers").await.len(),
+        4,
+        "{engine:?}"
+    );
+    // What the next run says it cleaned up (MySQL drops the shadow database silently).
+    let cleaned = match engine {
+        Engine::Postgres => Some("dropped a shadow schema left by an earlier run"),
+        Engine::Sqlite => Some("an earlier run of this target did not finish (killed?)"),
+        Engine::Mysql => None,
+    };
+    if let Some(cleaned) = cleaned {
+        assert!(text(&out).contains(cleaned), "{engine:?}: {}", text(&out));
+    }
+    assert_killed_then_succeeded(&s.config());
+}
+
+/// A run that finds the target held waits for it up to `lock_wait`, saying so, then fails
+/// naming who holds it; the holder goes on undisturbed.
+async fn a_held_target_names_its_holder(engine: Engine) {
+    let s = Setup::new(engine, SHOP, SHOP_RULES).await;
+    let mut holder = s.spawn_paused("copying", "holder");
+    holder.paused_at("copying").await;
+    s.configure("lock_wait = \"1s\"");
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(1), "{engine:?}: {}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("waiting up to 1s for it (lock_wait)")
+            && said.contains("is being refreshed by another lethe run: lethe")
+            && said.contains("waited 1s for it (lock_wait)"),
+        "{engine:?}: {said}"
+    );
+    // PostgreSQL and SQLite show the holder's process; MySQL its connection.
+    let pid = holder.child.id().unwrap_or_default();
+    let named = match engine {
+        Engine::Mysql => "lethe's connection ".to_owned(),
+        Engine::Postgres | Engine::Sqlite => format!("pid {pid} on "),
+    };
+    assert!(said.contains(&named), "{engine:?}: {named:?} in {said}");
+    holder.resume().await;
+    let out = holder.finish().await;
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+}
+
 /// Runs every scenario on one engine.
 macro_rules! conformance {
     ($module:ident, $engine:expr) => {
@@ -334,6 +428,16 @@ macro_rules! conformance {
             #[tokio::test]
             async fn the_source_is_never_a_target() {
                 super::the_source_is_never_a_target($engine).await;
+            }
+
+            #[tokio::test]
+            async fn a_killed_run_never_blocks_the_next() {
+                super::a_killed_run_never_blocks_the_next($engine).await;
+            }
+
+            #[tokio::test]
+            async fn a_held_target_names_its_holder() {
+                super::a_held_target_names_its_holder($engine).await;
             }
         }
     };

@@ -436,7 +436,8 @@ async fn two_daemons_never_refresh_one_target_at_the_same_time() {
          SELECT pg_sleep(1);\n\
          INSERT INTO hooklog.spans SELECT started, clock_timestamp() FROM span;\n",
     );
-    write_config(&ws, &dev, hook);
+    // `lock_wait = "0s"`: a run that finds the target held is refused at once, not queued.
+    write_config(&ws, &dev, &format!("{hook}\nlock_wait = \"0s\""));
     schedule(&ws, "every", "* * * * * *");
     let first = Daemon::start(&ws, "first", None).await;
     let second = Daemon::start(&ws, "second", None).await;

@@ -432,7 +432,7 @@ async fn pre_swap_checks_name_the_table_that_fails() {
     let target = Target::new(Endpoint::parse(&url, Side::Target).unwrap_or_else(|e| panic!("{e}")));
     let map = SchemaMap::new(&["public".to_string()]);
     let mut session = target
-        .lock_without_source()
+        .lock_without_source(&lethe::engine::Holder::this_process(None))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let items = TableName::new("public", "items");

@@ -7,6 +7,10 @@
 //! `lethe_audit`). A run is recorded as `running` when it starts and updated when it ends,
 //! so a run whose process died stays visible as `running`.
 //!
+//! A run whose process was killed cannot record its end; the next run of the same target
+//! on the same host finds it (its recorded pid is gone) and records it as failed, saying
+//! so, so that no run stays `running` forever.
+//!
 //! Run ids are integers the database hands out in increasing order: short enough to type
 //! (`lethe runs`), ordered like the runs, and unique across every process that writes to
 //! the same history because the database, not the writer, picks them.
@@ -68,10 +72,14 @@ impl AuditLog {
         Ok(Self { store })
     }
 
-    /// Records a run as `running` and returns its id.
+    /// Records a run as `running`, by this process on this host, and returns its id.
+    /// Runs of the same target that this host's lethe processes left `running` and whose
+    /// process is gone (killed, crashed) are recorded as failed, naming the new run.
     pub async fn start(&self, run: &RunStart) -> Result<RunId, AuditError> {
         let trigger = run.trigger.to_string();
-        on_store!(&self.store, pool => {
+        let host = crate::engine::host_name();
+        let pid = i64::from(std::process::id());
+        let id = on_store!(&self.store, pool => {
             sqlx::query_scalar::<_, i64>(sql::INSERT_RUN)
                 .bind(&trigger)
                 .bind(&run.target)
@@ -79,10 +87,50 @@ impl AuditLog {
                 .bind(run.started_at)
                 .bind(&run.config_sha256)
                 .bind(&run.rules_sha256)
+                .bind(&host)
+                .bind(pid)
                 .fetch_one(pool)
                 .await
         })
-        .map(RunId)
+        .map(RunId)?;
+        self.close_dead_runs(&run.target, &host, pid, id).await?;
+        Ok(id)
+    }
+
+    /// Records as failed the runs of `target` that processes of `host` (other than `pid`)
+    /// left `running` and that are no longer alive; `by` is the run that found them.
+    async fn close_dead_runs(
+        &self,
+        target: &str,
+        host: &str,
+        pid: i64,
+        by: RunId,
+    ) -> Result<(), AuditError> {
+        let running: Vec<(i64, i64)> = on_store!(&self.store, pool => {
+            sqlx::query_as(sql::RUNNING_HERE)
+                .bind(target)
+                .bind(host)
+                .bind(pid)
+                .fetch_all(pool)
+                .await
+        })?;
+        for (id, dead_pid) in running.into_iter().filter(|(_, p)| !process_alive(*p)) {
+            let error = format!(
+                "lethe (pid {dead_pid} on {host}) ended without recording how this run ended: \
+                 it was killed or crashed (found by run {by}); the run it interrupted left the \
+                 live copy as it was, or swapped in whole"
+            );
+            on_store!(&self.store, pool => {
+                sqlx::query(sql::CLOSE_DEAD_RUN)
+                    .bind(id)
+                    .bind(Utc::now())
+                    .bind(&error)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            })?;
+        }
+        Ok(())
     }
 
     /// Records how run `id` ended, with its per-table figures, in one transaction.
@@ -242,6 +290,21 @@ where
         rules_sha256: row.try_get(11)?,
         tables: Vec::new(),
     })
+}
+
+/// Whether a process of this host still runs as `pid` (a process of another user counts:
+/// it exists).
+fn process_alive(pid: i64) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// Counts are stored as BIGINT; no count reaches 2^63.

@@ -69,6 +69,8 @@ pub const POSTGRES_SCHEMA: &[&str] = &[
     )",
     // Added after the first release: histories made before it gain the column here.
     "ALTER TABLE lethe_audit.run_tables ADD COLUMN IF NOT EXISTS seconds DOUBLE PRECISION",
+    "ALTER TABLE lethe_audit.runs ADD COLUMN IF NOT EXISTS host TEXT",
+    "ALTER TABLE lethe_audit.runs ADD COLUMN IF NOT EXISTS pid BIGINT",
 ];
 
 /// Whether an SQLite history already has `run_tables.seconds` (SQLite has no `ADD
@@ -79,10 +81,28 @@ pub const SQLITE_HAS_SECONDS: &str =
 /// Adds each table's copy time to an SQLite history made before it was kept.
 pub const SQLITE_ADD_SECONDS: &str = "ALTER TABLE run_tables ADD COLUMN seconds REAL";
 
-/// Records a run as it starts; returns its id.
+/// Whether an SQLite history already has `runs.host` and `runs.pid`.
+pub const SQLITE_HAS_PROCESS: &str =
+    "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'host'";
+
+/// Adds the process of each run to an SQLite history made before it was kept.
+pub const SQLITE_ADD_PROCESS: &str =
+    "ALTER TABLE runs ADD COLUMN host TEXT; ALTER TABLE runs ADD COLUMN pid BIGINT";
+
+/// The runs of a target still `running` that this host's processes other than `$3`
+/// recorded: the ones whose process is gone died without recording their end.
+pub const RUNNING_HERE: &str = "SELECT id, pid FROM runs
+    WHERE target = $1 AND outcome = 'running' AND host = $2 AND pid IS NOT NULL AND pid <> $3";
+
+/// Records that a run's process died before it could record how the run ended.
+pub const CLOSE_DEAD_RUN: &str = "UPDATE runs SET ended_at = $2, outcome = 'failed', error = $3
+    WHERE id = $1 AND outcome = 'running'";
+
+/// Records a run as it starts, with the host and pid of the process running it; returns
+/// its id.
 pub const INSERT_RUN: &str = "INSERT INTO runs
-    (triggered_by, target, profile, started_at, outcome, config_sha256, rules_sha256)
-    VALUES ($1, $2, $3, $4, 'running', $5, $6)
+    (triggered_by, target, profile, started_at, outcome, config_sha256, rules_sha256, host, pid)
+    VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
     RETURNING id";
 
 /// Records how a run ended. A rules fingerprint known only at the end fills in one that

@@ -87,7 +87,7 @@ impl Store {
         let store = Self::Sqlite(pool, file.to_owned());
         store.create_tables(sql::SQLITE_SCHEMA).await?;
         if let Self::Sqlite(pool, _) = &store {
-            add_table_seconds(pool)
+            add_columns(pool)
                 .await
                 .map_err(|source| AuditError::Sqlite {
                     file: file.to_owned(),
@@ -121,18 +121,22 @@ impl Store {
     }
 }
 
-/// Gives a history made before per-table seconds were kept its `run_tables.seconds`
-/// (SQLite has no `ADD COLUMN IF NOT EXISTS`; PostgreSQL's schema says it itself).
-async fn add_table_seconds(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
-    let has_seconds: i64 = sqlx::query_scalar(sql::SQLITE_HAS_SECONDS)
-        .fetch_one(pool)
-        .await?;
-    if has_seconds == 0 {
-        match pool.execute(sql::SQLITE_ADD_SECONDS).await {
-            // Another process added it meanwhile.
-            Err(e) if e.to_string().contains("duplicate column") => {}
-            other => {
-                other?;
+/// Gives a history made before per-table seconds, or runs' processes, were kept its
+/// `run_tables.seconds` and `runs.host`/`runs.pid` (SQLite has no `ADD COLUMN IF NOT
+/// EXISTS`; PostgreSQL's schema says it itself).
+async fn add_columns(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
+    for (has, add) in [
+        (sql::SQLITE_HAS_SECONDS, sql::SQLITE_ADD_SECONDS),
+        (sql::SQLITE_HAS_PROCESS, sql::SQLITE_ADD_PROCESS),
+    ] {
+        let present: i64 = sqlx::query_scalar(has).fetch_one(pool).await?;
+        if present == 0 {
+            match pool.execute(add).await {
+                // Another process added it meanwhile.
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                other => {
+                    other?;
+                }
             }
         }
     }

@@ -55,7 +55,9 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let options = RefreshOptions::new(jobs, !args.no_progress && std::io::stderr().is_terminal());
+    let mut options =
+        RefreshOptions::new(jobs, !args.no_progress && std::io::stderr().is_terminal());
+    options.run = Some(format!("run {id}"));
     // Ctrl-C (or SIGTERM) before the swap drops the half-built copy, leaving the live one.
     let cancel = options.cancel.clone();
     tokio::spawn(async move {

@@ -6,9 +6,11 @@
 
 mod env;
 mod location;
+mod timeouts;
 
 pub use env::{EnvError, interpolate, interpolate_with, read_secret_file};
 pub use location::{ConfigError, ConfigErrors, Location};
+pub use timeouts::Timeouts;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,8 @@ pub struct SourceConfig {
     pub url: SecretString,
     /// The schemas to copy; every non-system schema when not given.
     pub schemas: Option<Vec<String>>,
+    /// How long the source's connections, statements, table locks and streams may wait.
+    pub timeouts: Timeouts,
 }
 
 /// One dev or staging database.
@@ -98,6 +102,9 @@ pub struct TargetConfig {
     /// The rules profile (`masking-rules/profiles/<name>/`) whose overrides apply to this
     /// target; `None` uses the default rules alone.
     pub profile: Option<String>,
+    /// How long the target's connections, statements and streams may wait, and how long a
+    /// run waits for another run's lock on it.
+    pub timeouts: Timeouts,
 }
 
 /// One `after_refresh` SQL file.
@@ -164,6 +171,10 @@ struct RawAudit {
 struct RawSource {
     url: Spanned<String>,
     schemas: Option<Vec<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    statement_timeout: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +187,10 @@ struct RawTarget {
     #[serde(default)]
     verify: bool,
     profile: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    statement_timeout: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -228,13 +243,26 @@ impl Config {
             }
         };
 
+        // Problems other than interpolation (which `secret` records in `errors`).
+        let mut target_errors = Vec::new();
+        let source_timeouts = timeouts::RawTimeouts {
+            connect_timeout: &raw.source.connect_timeout,
+            statement_timeout: &raw.source.statement_timeout,
+            lock_wait: &raw.source.lock_wait,
+            idle_timeout: &raw.source.idle_timeout,
+        };
         let source = SourceConfig {
             url: secret(&raw.source.url, "source url"),
+            timeouts: timeouts::timeouts(
+                &source_timeouts,
+                "[source]",
+                file,
+                text,
+                &mut target_errors,
+            ),
             schemas: raw.source.schemas,
         };
         let mut targets = BTreeMap::new();
-        // Problems other than interpolation (which `secret` records in `errors`).
-        let mut target_errors = Vec::new();
         for (name, t) in &raw.targets {
             let t = t.get_ref();
             let url = secret(&t.url, &format!("target `{name}` url"));
@@ -294,6 +322,19 @@ impl Config {
                 }
                 valid.then(|| p.get_ref().clone())
             });
+            let raw_timeouts = timeouts::RawTimeouts {
+                connect_timeout: &t.connect_timeout,
+                statement_timeout: &t.statement_timeout,
+                lock_wait: &t.lock_wait,
+                idle_timeout: &t.idle_timeout,
+            };
+            let timeouts = timeouts::timeouts(
+                &raw_timeouts,
+                &format!("target `{name}`"),
+                file,
+                text,
+                &mut target_errors,
+            );
             targets.insert(
                 name.clone(),
                 TargetConfig {
@@ -302,6 +343,7 @@ impl Config {
                     after_refresh,
                     verify: t.verify,
                     profile,
+                    timeouts,
                 },
             );
         }
@@ -648,6 +690,58 @@ key = "${KEY}"
                 missing.display()
             )
         );
+    }
+
+    #[test]
+    fn timeouts_default_parse_durations_and_point_at_bad_values() {
+        let config =
+            Config::parse(Path::new("lethe.toml"), GOOD, env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.source.timeouts, Timeouts::default());
+        let dev = config.target("dev").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dev.timeouts.lock_wait, std::time::Duration::from_secs(60));
+        assert_eq!(dev.timeouts.statement, None);
+
+        let text = GOOD
+            .replace(
+                "url = \"${PROD}\"",
+                "url = \"${PROD}\"\nstatement_timeout = \"30m\"\nidle_timeout = \"1m 30s\"",
+            )
+            .replace(
+                "url = \"postgres://localhost/dev\"",
+                "url = \"postgres://localhost/dev\"\nlock_wait = \"0\"\nconnect_timeout = \"5s\"",
+            );
+        let config =
+            Config::parse(Path::new("lethe.toml"), &text, env).unwrap_or_else(|e| panic!("{e}"));
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(config.source.timeouts.statement, Some(secs(1800)));
+        assert_eq!(config.source.timeouts.idle, secs(90));
+        let dev = config.target("dev").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dev.timeouts.lock_wait, secs(0));
+        assert_eq!(dev.timeouts.connect, secs(5));
+
+        let text = GOOD
+            .replace(
+                "url = \"${PROD}\"",
+                "url = \"${PROD}\"\nstatement_timeout = \"0\"\nidle_timeout = \"0s\"",
+            )
+            .replace(
+                "url = \"postgres://localhost/dev\"",
+                "url = \"postgres://localhost/dev\"\nlock_wait = \"a minute\"",
+            );
+        let err = parse_error(Path::new("lethe.toml"), &text);
+        assert!(
+            err.contains(
+                "lethe.toml:5:16: [source]: idle_timeout must be longer than 0 (lethe never waits forever)"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "lethe.toml:9:13: target `dev`: lock_wait must be a duration such as \"30s\""
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("statement_timeout"), "{err}");
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl Shared {
             options.profile = record.request.profile.clone();
             options.cancel = cancel.clone();
             options.live = Arc::clone(&live);
+            options.run = Some(format!("daemon run {}", record.id));
             match pipeline::refresh(&self.config, &record.request.target, &options).await {
                 Ok(summary) => {
                     live.set_phase("done");
@@ -272,13 +273,19 @@ mod tests {
 
     #[test]
     fn busy_is_skipped_cancel_is_cancelled_and_the_rest_failed() {
-        let busy = pipeline::Error::from(postgres::Error::Busy {
-            database: "dev".into(),
-        });
+        let busy = pipeline::Error::from(postgres::Error::Busy(crate::engine::Held {
+            target: "dev".into(),
+            holder: None,
+            waited: std::time::Duration::ZERO,
+        }));
         assert_eq!(status_of(&busy), RunStatus::Skipped);
         assert!(!busy.is_transient(), "a busy target is not retried");
         // An SQLite or MySQL target held by another run is skipped the same way.
-        let busy_file = pipeline::Error::Engine(crate::engine::Error::Busy("dev.sqlite".into()));
+        let busy_file = pipeline::Error::Engine(crate::engine::Error::Busy(crate::engine::Held {
+            target: "dev.sqlite".into(),
+            holder: None,
+            waited: std::time::Duration::ZERO,
+        }));
         assert_eq!(status_of(&busy_file), RunStatus::Skipped);
         assert!(!busy_file.is_transient());
         assert_eq!(status_of(&pipeline::Error::Cancelled), RunStatus::Cancelled);

@@ -1,7 +1,7 @@
 //! Every engine's errors under one type, with the three questions the callers ask of
 //! them: held by another run? worth a retry? refused (not failed)?
 
-use super::{mysql, postgres, sqlite};
+use super::{Held, mysql, postgres, sqlite};
 
 /// Why an engine step failed. Each engine names the table or object, never a value and
 /// never a password.
@@ -16,9 +16,9 @@ pub enum Error {
     /// SQLite.
     #[error(transparent)]
     Sqlite(#[from] sqlite::Error),
-    /// Another run holds the target.
-    #[error("target {0} is being refreshed by another lethe run")]
-    Busy(String),
+    /// Another run holds the target, and kept it for as long as this run would wait.
+    #[error("{0}")]
+    Busy(Held),
     /// The engine cannot do this (yet): refused before anything was touched.
     #[error("{what} is not supported on {engine} targets")]
     Unsupported {
@@ -34,7 +34,7 @@ impl Error {
     pub fn is_busy(&self) -> bool {
         matches!(
             self,
-            Error::Busy(_) | Error::Postgres(postgres::Error::Busy { .. })
+            Error::Busy(_) | Error::Postgres(postgres::Error::Busy(_))
         )
     }
 

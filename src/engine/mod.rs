@@ -15,11 +15,13 @@
 
 mod cells;
 mod error;
+mod holder;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
 pub use error::Error;
+pub use holder::{Held, Holder, host_name};
 
 use std::fmt;
 use std::future::Future;
@@ -206,13 +208,16 @@ pub trait Target<E: Engine>: Sized + Send + Sync {
     const CHECKS_READ_SOURCE: bool;
 
     /// Takes the target for one run: refuses a target that is the source (or any of its
-    /// work copies), takes the run lock (one run per target at a time, `Busy` if another
-    /// run holds it), and drops what a killed run left. Changes nothing users see.
+    /// work copies), takes the run lock (one run per target at a time: a lock another run
+    /// holds is waited for up to the target's `lock_wait`, then `Busy`, saying who holds
+    /// it), marked with `holder` where the next run can read it, and drops what a killed
+    /// run left. Changes nothing users see.
     fn lock(
         config: &Config,
         target: &TargetConfig,
         source: &E::Snapshot,
         schemas: &[String],
+        holder: &Holder,
     ) -> impl Future<Output = Result<Self, Error>> + Send;
 
     /// Creates the empty shadow: tables without indexes or keys, ready for rows.

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use futures_util::{Stream, StreamExt};
@@ -28,6 +28,18 @@ const CHANNEL_DEPTH: usize = 4;
 /// Batches being masked at once, per table.
 const MASK_IN_FLIGHT: usize = 2;
 
+/// The sides' `idle_timeout`s: the longest the source may send no rows, and the target
+/// take none, while a table is copied. A stalled server or network fails the run instead
+/// of hanging it; a slow one that still moves rows never does.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Idle {
+    /// How long the reader may deliver nothing.
+    pub source: Duration,
+    /// How long the writer may keep one batch (or the end of the load) without asking
+    /// for the next.
+    pub target: Duration,
+}
+
 /// Copies every table of the plan that is not skipped, and returns what each table
 /// moved, in plan order (skipped tables with 0 rows).
 pub(super) async fn copy_all<E>(
@@ -36,6 +48,7 @@ pub(super) async fn copy_all<E>(
     target: &E::Target,
     key: &Arc<MaskingKey>,
     options: &RefreshOptions,
+    idle: Idle,
 ) -> Result<Vec<TableMoved>, Error>
 where
     E: Engine,
@@ -92,6 +105,7 @@ where
                     table,
                     job.transform.take(),
                     &mut job.bar,
+                    idle,
                 )
                 .await?;
                 let seconds = started.elapsed().as_secs_f64();
@@ -134,13 +148,15 @@ struct Job {
 
 /// Moves one table: the reader fills the channel, the masking stage (when the table
 /// masks anything) changes each batch on the rayon pool, the writer loads them. The rows
-/// read must be the rows the target confirms.
+/// read must be the rows the target confirms. A side silent for longer than its `idle`
+/// timeout fails the table (dropping the streams closes their connections).
 async fn copy_table<E>(
     reader: &mut E::Reader,
     writer: &mut E::Writer,
     table: &TablePlan,
     transform: Option<Arc<RowTransform>>,
     progress: &mut TableProgress,
+    idle: Idle,
 ) -> Result<crate::engine::Streamed, Error>
 where
     E: Engine,
@@ -161,15 +177,34 @@ where
             .await
             .map_err(Error::from)
     };
-    let batches = receiver_stream(rx);
-    let masked = match transform {
+    let name = &table.table.name;
+    let batches = receiver_stream(rx, idle.source, name);
+    let mut masked = match transform {
         Some(transform) => batches
-            .map(move |batch| mask_on_pool(Arc::clone(&transform), batch))
+            .map(move |batch| {
+                let transform = Arc::clone(&transform);
+                async move { mask_on_pool(transform, batch?).await }
+            })
             .buffered(MASK_IN_FLIGHT)
             .boxed(),
-        None => batches.map(Ok::<_, Error>).boxed(),
+        None => batches.boxed(),
     };
-    let counted = masked.inspect(|batch| {
+    // When the writer last took a batch and has not asked for the next one since.
+    let writer_busy = std::sync::Mutex::new(Some(Instant::now()));
+    let busy = |since: Option<Instant>| {
+        if let Ok(mut busy) = writer_busy.lock() {
+            *busy = since;
+        }
+    };
+    let counted = futures_util::stream::poll_fn(|cx| {
+        busy(None);
+        let next = masked.poll_next_unpin(cx);
+        if next.is_ready() {
+            busy(Some(Instant::now()));
+        }
+        next
+    })
+    .inspect(|batch| {
         if let Ok(batch) = batch {
             progress.add(batch.rows(), batch.source_bytes());
         }
@@ -180,7 +215,24 @@ where
             .await
             .map_err(Error::from)
     };
-    let (streamed, confirmed) = tokio::try_join!(read, write)?;
+    let watchdog = async {
+        let every = (idle.target / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let since = writer_busy.lock().ok().and_then(|b| *b);
+            if since.is_some_and(|since| since.elapsed() > idle.target) {
+                return Error::Stalled {
+                    side: "target",
+                    table: name.clone(),
+                    waited: idle.target,
+                };
+            }
+        }
+    };
+    let (streamed, confirmed) = tokio::select! {
+        copied = async { tokio::try_join!(read, write) } => copied?,
+        stalled = watchdog => return Err(stalled),
+    };
     if streamed.rows != confirmed {
         return Err(Error::RowCount {
             table: table.table.name.clone(),
@@ -209,6 +261,29 @@ async fn mask_on_pool<B: Maskable>(transform: Arc<RowTransform>, batch: B) -> Re
     }
 }
 
-fn receiver_stream<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl Stream<Item = T> + Send {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+/// The reader's batches, failing with [`Error::Stalled`] when none comes for `idle`.
+fn receiver_stream<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+    idle: Duration,
+    table: &crate::catalog::TableName,
+) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+    let table = table.clone();
+    futures_util::stream::unfold(Some(rx), move |rx| {
+        let table = table.clone();
+        async move {
+            let mut rx = rx?;
+            match tokio::time::timeout(idle, rx.recv()).await {
+                Ok(Some(batch)) => Some((Ok(batch), Some(rx))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(Error::Stalled {
+                        side: "source",
+                        table,
+                        waited: idle,
+                    }),
+                    None,
+                )),
+            }
+        }
+    })
 }

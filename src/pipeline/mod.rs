@@ -5,6 +5,7 @@
 mod copy;
 mod leak_check;
 mod options;
+mod pause;
 mod planned;
 pub mod progress;
 mod refresh;
@@ -12,6 +13,7 @@ mod rollback;
 
 pub use leak_check::LeakCheck;
 pub use options::RefreshOptions;
+pub use pause::PAUSE_VAR;
 pub use planned::{PlanOnly, Planned, plan_only, planned};
 pub use progress::{LiveProgress, ProgressSnapshot};
 pub use refresh::refresh;
@@ -76,6 +78,21 @@ pub enum Error {
         "refusing to swap: the leak check found real source values in {0} column(s) of the new copy; it was dropped and the live copy is untouched (run `lethe verify` for details)"
     )]
     Leak(usize),
+    /// A stream of the copy stayed silent for longer than the side's `idle_timeout`: the
+    /// server or the network to it stalled. The live copy is untouched.
+    #[error(
+        "{table}: the {side} {} for {} (its idle_timeout); is the {side} server, or the network to it, stalled?",
+        if *.side == "source" { "sent no rows" } else { "took no rows" },
+        humantime::format_duration(*.waited)
+    )]
+    Stalled {
+        /// `source` or `target`.
+        side: &'static str,
+        /// The table being copied.
+        table: TableName,
+        /// How long it was silent.
+        waited: std::time::Duration,
+    },
     /// A task panicked or was cancelled.
     #[error("a copy task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -136,7 +153,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Engine(error) => error.is_transient(),
-            Error::MaskWorkerLost | Error::Task(_) => true,
+            Error::MaskWorkerLost | Error::Task(_) | Error::Stalled { .. } => true,
             _ => false,
         }
     }
@@ -174,15 +191,21 @@ mod tests {
     fn outcomes_follow_the_error() {
         assert_eq!(Error::Cancelled.outcome(), Outcome::Cancelled);
         let busy = Error::Engine(
-            postgres::Error::Busy {
-                database: "dev".into(),
-            }
+            postgres::Error::Busy(engine::Held {
+                target: "dev".into(),
+                holder: None,
+                waited: std::time::Duration::ZERO,
+            })
             .into(),
         );
         assert_eq!(busy.outcome(), Outcome::Skipped);
         assert!(busy.to_string().contains("being refreshed by another"));
         assert_eq!(Error::Leak(2).outcome(), Outcome::Failed);
-        let busy_file = Error::Engine(engine::Error::Busy("dev.sqlite".into()));
+        let busy_file = Error::Engine(engine::Error::Busy(engine::Held {
+            target: "dev.sqlite".into(),
+            holder: None,
+            waited: std::time::Duration::ZERO,
+        }));
         assert_eq!(busy_file.outcome(), Outcome::Skipped);
     }
 }

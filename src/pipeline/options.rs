@@ -22,6 +22,9 @@ pub struct RefreshOptions {
     pub cancel: CancellationToken,
     /// Counters that someone outside the run reads while it goes.
     pub live: Arc<LiveProgress>,
+    /// The run's name in the run history (`run 12`): the target's lock carries it, so a
+    /// run that finds the target held can say which run holds it.
+    pub run: Option<String>,
 }
 
 impl RefreshOptions {
@@ -34,6 +37,7 @@ impl RefreshOptions {
             profile: None,
             cancel: CancellationToken::new(),
             live: Arc::default(),
+            run: None,
         }
     }
 }

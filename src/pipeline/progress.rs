@@ -21,7 +21,8 @@ pub struct LiveProgress {
 /// A reading of [`LiveProgress`] at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ProgressSnapshot {
-    /// `planning`, `copying`, `indexing`, `checking`, `swapping` or `done`.
+    /// `planning`, `locking`, `schema`, `copying`, `indexing`, `checking`, `swapping`,
+    /// `swapped` or `done` (the daemon adds `waiting to retry`).
     pub phase: &'static str,
     /// Tables whose rows are copied.
     pub tables_total: u64,

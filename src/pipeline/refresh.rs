@@ -11,12 +11,15 @@ use secrecy::ExposeSecret;
 use tracing::{debug, info, warn};
 
 use super::Error;
-use super::copy::copy_all;
+use super::copy::{Idle, copy_all};
 use super::leak_check::{self, LeakCheck};
 use super::options::RefreshOptions;
+use super::pause;
 use super::planned::{Planned, planned};
 use crate::config::{Config, ConfigError, ConfigErrors, HookFile, Location, TargetConfig};
-use crate::engine::{self, Engine, HookError, Kind, Purpose, Snapshot, Target, with_engine};
+use crate::engine::{
+    self, Engine, Holder, HookError, Kind, Purpose, Snapshot, Target, with_engine,
+};
 use crate::mask::MaskingKey;
 use crate::plan::Maskable;
 use crate::report::RefreshSummary;
@@ -80,6 +83,7 @@ where
     let rules = RuleSet::load(&config.masking.rules_dir, profile)?;
 
     // 1. The plan, inside the snapshot every table will be read in.
+    enter(options, "planning").await;
     let Planned {
         plan,
         problems,
@@ -91,13 +95,16 @@ where
     };
     // 2. The target, locked for this run: a target that is the source is refused first,
     // then anything the rules do not cover, before anything is written.
-    let mut target = E::Target::lock(config, target_config, &snapshot, &schemas).await?;
+    enter(options, "locking").await;
+    let holder = Holder::this_process(options.run.clone());
+    let mut target = E::Target::lock(config, target_config, &snapshot, &schemas, &holder).await?;
     if !problems.is_empty() {
         return Err(problems.into());
     }
     let plan = Arc::new(plan);
     let mut snapshot = snapshot;
     let tables: Vec<_> = plan.tables.iter().map(|t| &t.table).collect();
+    enter(options, "schema").await;
     let schema = match snapshot.schema(config, &tables).await {
         Ok(schema) => schema,
         Err(error) => {
@@ -112,11 +119,15 @@ where
         config.masking.key.expose_secret().as_bytes(),
     ));
     let jobs = options.jobs.max(1);
+    let idle = Idle {
+        source: config.source.timeouts.idle,
+        target: target_config.timeouts.idle,
+    };
     let before_swap = async {
         // 3. The shadow, and every table's rows into it.
-        options.live.set_phase("copying");
         target.create_shadow(&schema).await?;
-        let moved = copy_all::<E>(&plan, &snapshot, &target, &key, options).await?;
+        enter(options, "copying").await;
+        let moved = copy_all::<E>(&plan, &snapshot, &target, &key, options, idle).await?;
         // Nothing reads the source after the copy but the checks of some engines and the
         // leak check: otherwise its locks are released now.
         let source = if <E::Target as Target<E>>::CHECKS_READ_SOURCE || target_config.verify {
@@ -128,10 +139,10 @@ where
 
         // 4. Indexes, keys, views; then the checks, the hooks and the leak check.
         info!("data loaded; building indexes and constraints");
-        options.live.set_phase("indexing");
+        enter(options, "indexing").await;
         target.finish_shadow(&schema, jobs).await?;
         info!("checking the shadow before the swap");
-        options.live.set_phase("checking");
+        enter(options, "checking").await;
         let checking = Instant::now();
         let copied: Vec<_> = moved.iter().map(|t| (t.table.clone(), t.rows)).collect();
         let failures = target
@@ -173,7 +184,7 @@ where
     // 5. The swap, all or nothing.
     let result = match result {
         Ok(moved) => {
-            options.live.set_phase("swapping");
+            enter(options, "swapping").await;
             match target.swap(&schema, target_config.keep_previous > 0).await {
                 Ok(()) => Ok(moved),
                 Err(error) => Err(error.into()),
@@ -190,6 +201,7 @@ where
             return Err(error);
         }
     };
+    enter(options, "swapped").await;
     options.live.set_phase("done");
     Ok(RefreshSummary {
         target: target_name.to_string(),
@@ -200,6 +212,13 @@ where
         rules_fingerprint: plan.fingerprint,
         elapsed: started.elapsed(),
     })
+}
+
+/// Marks the run as in `phase` for those who watch it, and pauses there when a fault test
+/// asks for it (`pause.rs`).
+async fn enter(options: &RefreshOptions, phase: &'static str) {
+    options.live.set_phase(phase);
+    pause::at(phase).await;
 }
 
 /// Names the hook file in its error, with the line and column of the failing statement

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod child;
+pub mod cluster;
 pub mod mysql;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -203,8 +206,12 @@ impl Workspace {
     }
 
     fn set_source(&self, source: &TestDb) {
-        std::fs::write(self.dir.path().join("source.url"), &source.url)
-            .unwrap_or_else(|e| panic!("{e}"));
+        self.set_source_url(&source.url);
+    }
+
+    /// Points `${LETHE_TEST_SOURCE}` at `url` (a proxy in front of the source, say).
+    pub fn set_source_url(&self, url: &str) {
+        std::fs::write(self.dir.path().join("source.url"), url).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Replaces one schema's rules file.
@@ -230,6 +237,25 @@ impl Workspace {
     /// The folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The source URL lethe reads through `${LETHE_TEST_SOURCE}`.
+    pub fn source_url(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("source.url"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts `lethe --config <this> <args>` in the background, paused at `pause_at` if
+    /// given (see [`child::Lethe`]); `tag` names its output files.
+    pub fn spawn(&self, args: &[&str], pause_at: Option<&str>, tag: &str) -> child::Lethe {
+        let source = self.source_url();
+        child::Lethe::spawn(
+            &self.config(),
+            args,
+            &[("LETHE_TEST_SOURCE", source.as_str())],
+            pause_at,
+            tag,
+        )
     }
 
     /// Runs `lethe --config <this> <args>`.

@@ -8,6 +8,8 @@
 //! the rename. The live database's own views and triggers are dropped just before the
 //! rename; so for the moment of the swap the tables are there without them.
 
+use std::time::Duration;
+
 use sqlx::MySqlConnection;
 use tracing::warn;
 
@@ -20,7 +22,7 @@ use super::{
 };
 use crate::catalog::TableName;
 use crate::config::{Config, TargetConfig};
-use crate::engine::{self, CheckFailure, HookError, Rollback};
+use crate::engine::{self, CheckFailure, Held, Holder, HookError, Rollback};
 
 /// The shadow database the new copy is built in.
 fn shadow_of(live: &str) -> String {
@@ -52,8 +54,9 @@ impl engine::Target<Mysql> for LockedTarget {
         target: &TargetConfig,
         source: &Snapshot,
         _schemas: &[String],
+        _holder: &Holder,
     ) -> Result<Self, engine::Error> {
-        let endpoint = Endpoint::parse(&target.url, "target")?;
+        let endpoint = Endpoint::parse(&target.url, "target")?.timeouts(target.timeouts);
         let mut conn = endpoint.connect().await?;
         let live = endpoint.database.clone();
         let shadow = shadow_of(&live);
@@ -65,17 +68,7 @@ impl engine::Target<Mysql> for LockedTarget {
         {
             return Err(Error::TargetIsSource(live).into());
         }
-        // One run per target at a time: a named lock held by this connection until it closes.
-        let lock = format!("lethe:{live}");
-        let got = count(
-            &mut conn,
-            &format!("SELECT GET_LOCK({}, 0)", literal(&lock)),
-            "taking the target's run lock",
-        )
-        .await?;
-        if got != 1 {
-            return Err(engine::Error::Busy(live));
-        }
+        take_lock(&mut conn, &live, endpoint.timeouts_of().lock_wait).await?;
         Ok(Self {
             endpoint,
             conn,
@@ -287,6 +280,66 @@ impl engine::Target<Mysql> for LockedTarget {
             what: "rollback",
         })
     }
+}
+
+/// Takes the target's run lock: a named lock (`GET_LOCK`) held by the connection until it
+/// closes, so a killed run's lock goes with its connection. One held by another
+/// connection is waited for up to `wait` (saying so in the log), then the run fails
+/// naming the connection that holds it.
+async fn take_lock(
+    conn: &mut MySqlConnection,
+    live: &str,
+    wait: Duration,
+) -> Result<(), engine::Error> {
+    let lock = literal(&format!("lethe:{live}"));
+    let what = "taking the target's run lock";
+    if count(conn, &format!("SELECT GET_LOCK({lock}, 0)"), what).await? == 1 {
+        return Ok(());
+    }
+    let busy = |holder| {
+        engine::Error::Busy(Held {
+            target: live.to_owned(),
+            holder,
+            waited: wait,
+        })
+    };
+    let holder = lock_holder(conn, &lock).await?;
+    if wait.is_zero() {
+        return Err(busy(holder));
+    }
+    warn!(target_database = %live, holder = holder.as_deref().unwrap_or("unknown"),
+          "the target is held by another lethe run; waiting up to {} for it (lock_wait)",
+          humantime::format_duration(wait));
+    let seconds = wait.as_secs().max(1);
+    if count(conn, &format!("SELECT GET_LOCK({lock}, {seconds})"), what).await? == 1 {
+        return Ok(());
+    }
+    Err(busy(lock_holder(conn, &lock).await?))
+}
+
+/// Which connection holds the run lock (`lock`, a quoted literal), in words: its id, user,
+/// client host and how long it has been in its current state.
+async fn lock_holder(conn: &mut MySqlConnection, lock: &str) -> Result<Option<String>, Error> {
+    let rows = text_rows(
+        conn,
+        &format!(
+            "SELECT ID, USER, HOST, COMMAND, TIME FROM information_schema.PROCESSLIST
+             WHERE ID = IS_USED_LOCK({lock})"
+        ),
+        "reading who holds the target",
+    )
+    .await?;
+    Ok(rows.first().map(|row| {
+        let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        format!(
+            "lethe's connection {} ({}@{}, {} for {} s)",
+            field(0),
+            field(1),
+            field(2),
+            field(3).to_lowercase(),
+            field(4)
+        )
+    }))
 }
 
 /// Creates the views (retrying those that need a view not created yet) and triggers

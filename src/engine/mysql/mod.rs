@@ -34,6 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{ConnectOptions, Connection, MySqlConnection, Row, ValueRef};
 
+use crate::config::Timeouts;
 use crate::engine::Engine;
 use crate::rows::Cells;
 
@@ -55,6 +56,14 @@ pub enum Error {
         side: &'static str,
         /// The cause.
         source: sqlx::Error,
+    },
+    /// The server did not answer a connection within `connect_timeout`.
+    #[error("cannot connect to the {side} server: no answer within {} (connect_timeout)", humantime::format_duration(*.waited))]
+    ConnectTimeout {
+        /// `source` or `target`.
+        side: &'static str,
+        /// How long lethe waited.
+        waited: std::time::Duration,
     },
     /// A statement failed.
     #[error("{what}: {source}")]
@@ -103,6 +112,7 @@ pub struct Endpoint {
     /// The database named in the URL.
     pub database: String,
     side: &'static str,
+    timeouts: Timeouts,
 }
 
 impl Endpoint {
@@ -136,22 +146,53 @@ impl Endpoint {
             options,
             database,
             side,
+            timeouts: Timeouts::default(),
         })
     }
 
-    /// Opens a connection with no database selected, in a session that reads and writes
-    /// values exactly (UTC timestamps, explicit zeros kept in AUTO_INCREMENT columns).
+    /// The same endpoint with the side's timeouts from lethe.toml.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The side's timeouts.
+    pub fn timeouts_of(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Opens a connection with no database selected (within `connect_timeout`), in a
+    /// session that reads and writes values exactly (UTC timestamps, explicit zeros kept
+    /// in AUTO_INCREMENT columns) and waits for locks at most `lock_wait`.
     pub async fn connect(&self) -> Result<MySqlConnection, Error> {
         let side = self.side;
-        let mut conn = MySqlConnection::connect_with(&self.options)
+        let waited = self.timeouts.connect;
+        let mut conn = tokio::time::timeout(waited, MySqlConnection::connect_with(&self.options))
             .await
+            .map_err(|_| Error::ConnectTimeout { side, waited })?
             .map_err(|source| Error::Connect { side, source })?;
+        // Both lock waits count whole seconds, from 1.
+        let lock = self.timeouts.lock_wait.as_secs().max(1);
         exec(
             &mut conn,
-            "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+            &format!(
+                "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', \
+                 SESSION lock_wait_timeout = {lock}, SESSION innodb_lock_wait_timeout = {lock}"
+            ),
             "setting up the session",
         )
         .await?;
+        if let Some(limit) = self.timeouts.statement {
+            // MariaDB's name for it (seconds), then MySQL's (milliseconds, SELECTs only).
+            let mariadb = format!("SET SESSION max_statement_time = {}", limit.as_secs_f64());
+            if exec(&mut conn, &mariadb, "setting statement_timeout")
+                .await
+                .is_err()
+            {
+                let mysql = format!("SET SESSION max_execution_time = {}", limit.as_millis());
+                exec(&mut conn, &mysql, "setting statement_timeout").await?;
+            }
+        }
         Ok(conn)
     }
 }

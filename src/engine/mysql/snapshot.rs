@@ -35,7 +35,8 @@ impl engine::Snapshot<Mysql> for Snapshot {
         config: &Config,
         _purpose: Purpose,
     ) -> Result<(Self, SourceCatalog), engine::Error> {
-        let source = Endpoint::parse(&config.source.url, "source")?;
+        let source =
+            Endpoint::parse(&config.source.url, "source")?.timeouts(config.source.timeouts);
         let mut conn = source.connect().await?;
         let server = server_identity(&mut conn).await?;
         exec(

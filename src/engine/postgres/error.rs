@@ -59,12 +59,9 @@ pub enum Error {
         .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
     )]
     ExtensionInCopiedSchema(Vec<(String, String)>),
-    /// Another run holds the target's lock.
-    #[error("target database `{database}` is being refreshed by another lethe run")]
-    Busy {
-        /// The database name.
-        database: String,
-    },
+    /// Another run holds the target's lock, and kept it for as long as this run would wait.
+    #[error("{0}")]
+    Busy(crate::engine::Held),
 }
 
 impl Error {
@@ -100,6 +97,14 @@ impl DbFailure {
         DbFailure {
             text: format!("worker task ended abnormally: {error}"),
             transient: false,
+        }
+    }
+
+    /// A server that did not answer in time (a stalled network or proxy): worth a retry.
+    pub fn timed_out(text: String) -> Self {
+        DbFailure {
+            text,
+            transient: true,
         }
     }
 

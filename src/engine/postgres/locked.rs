@@ -10,7 +10,7 @@ use super::target::{Target, TargetSession};
 use super::{Endpoint, Postgres, SchemaMap, Side, Snapshot};
 use crate::catalog::TableName;
 use crate::config::{Config, TargetConfig};
-use crate::engine::{self, CheckFailure, HookError, Rollback};
+use crate::engine::{self, CheckFailure, Holder, HookError, Rollback};
 
 /// The source's schema as the shadow is built from it.
 pub struct Schema {
@@ -52,10 +52,12 @@ impl engine::Target<Postgres> for LockedTarget {
         target: &TargetConfig,
         source: &Snapshot,
         schemas: &[String],
+        holder: &Holder,
     ) -> Result<Self, engine::Error> {
-        let target = Target::new(Endpoint::parse(&target.url, Side::Target)?);
+        let target =
+            Target::new(Endpoint::parse(&target.url, Side::Target)?.timeouts(target.timeouts));
         let identity: &ServerIdentity = source.identity();
-        let mut session = target.lock(identity, source.marker()).await?;
+        let mut session = target.lock(identity, source.marker(), holder).await?;
         for leftover in session.drop_leftover_shadows().await? {
             warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
         }
@@ -131,8 +133,11 @@ impl engine::Target<Postgres> for LockedTarget {
     }
 
     async fn rollback(target: &TargetConfig) -> Result<Rollback, engine::Error> {
-        let target = Target::new(Endpoint::parse(&target.url, Side::Target)?);
-        let mut session = target.lock_without_source().await?;
+        let target =
+            Target::new(Endpoint::parse(&target.url, Side::Target)?.timeouts(target.timeouts));
+        let mut session = target
+            .lock_without_source(&Holder::this_process(Some("rollback".into())))
+            .await?;
         for leftover in session.drop_leftover_shadows().await? {
             warn!(schema = %leftover, "dropped a shadow schema left by an earlier run that did not finish");
         }

@@ -1,8 +1,6 @@
 //! Production, read-only: one exported snapshot that every reading connection imports,
 //! as `pg_dump -j` does, so all tables come from one point in time.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::PgConnection;
@@ -15,10 +13,6 @@ use super::{Endpoint, Error, Postgres, Schema, SchemaMap, Side};
 use crate::catalog::{Column, Table, TableName};
 use crate::config::Config;
 use crate::engine::{self, Purpose, SourceCatalog};
-
-/// How long the source's ACCESS SHARE locks wait behind other sessions' DDL before the
-/// run gives up (pg_dump's `--lock-wait-timeout`): production DDL must not queue behind us.
-const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// A source connection before the snapshot: it marks itself so a target can recognise it,
 /// lists what is there, and then becomes the [`Snapshot`].
@@ -72,7 +66,8 @@ impl SourceSession {
             let list: Vec<String> = lock.iter().map(|t| qualified(t)).collect();
             let sql = format!(
                 "SET LOCAL lock_timeout = {}; LOCK TABLE {} IN ACCESS SHARE MODE",
-                literal(&format!("{}ms", lock_wait.as_millis())),
+                // 0 would mean "wait forever" to PostgreSQL: "do not wait" is 1 ms.
+                literal(&format!("{}ms", lock_wait.as_millis().max(1))),
                 list.join(", ")
             );
             sqlx::raw_sql(safe(sql))
@@ -160,7 +155,8 @@ impl Snapshot {
     /// before the snapshot is taken, and a table that appeared in between fails the run
     /// (it would be copied without its lock).
     async fn open_schemas(config: &Config, purpose: Purpose) -> Result<(Self, Vec<Table>), Error> {
-        let source = Endpoint::parse(&config.source.url, Side::Source)?;
+        let source =
+            Endpoint::parse(&config.source.url, Side::Source)?.timeouts(config.source.timeouts);
         let mut session = SourceSession::connect(&source).await?;
         let all = catalog::user_schemas(session.conn()).await?;
         let schemas = match &config.source.schemas {
@@ -179,7 +175,10 @@ impl Snapshot {
             Vec::new()
         };
         let locked: Vec<&TableName> = listed.iter().map(|t| &t.name).collect();
-        let mut snapshot = session.begin_snapshot(&locked, SOURCE_LOCK_WAIT).await?;
+        // `lock_wait` (pg_dump's `--lock-wait-timeout`): production DDL must not queue
+        // behind the run for longer.
+        let wait = config.source.timeouts.lock_wait;
+        let mut snapshot = session.begin_snapshot(&locked, wait).await?;
         let tables = catalog::tables(snapshot.conn(), &schemas).await?;
         if lock && let Some(new) = tables.iter().find(|t| !locked.contains(&&t.name)) {
             return Err(Error::SourceChanged(new.name.clone()));

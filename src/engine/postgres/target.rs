@@ -4,17 +4,22 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;
+use tracing::warn;
 
 use super::catalog::{self, SequenceValue, ServerIdentity};
 use super::dump_rewrite::{DumpStatement, session_setup};
 use super::sql::{ident, literal, qualified, safe};
 use super::{Endpoint, Error, SchemaMap};
+use crate::engine::{Held, Holder};
 
 /// A fixed advisory-lock key: "lethe" refreshes of one database never overlap.
 const LOCK_KEY: i64 = 0x6c65_7468_6500_0001;
+/// SQLSTATE lock_not_available: `lock_timeout` ended the wait.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// The comment that marks a schema as a lethe shadow, so leftovers of a killed run are
 /// found (and only those are dropped).
 const SHADOW_MARK: &str = "lethe shadow";
@@ -43,12 +48,13 @@ impl Target {
 
     /// Opens the run's session on the target: refuses a target that is the source (the
     /// same cluster and database name, or a database where the source's marked session
-    /// is connected), then takes the refresh lock, failing at once if another run holds
-    /// it. The session keeps the lock, and runs every step that is not parallel.
+    /// is connected), then takes the refresh lock (see [`Self::take_lock`]). The session
+    /// keeps the lock, and runs every step that is not parallel.
     pub async fn lock(
         &self,
         source: &ServerIdentity,
         marker: &str,
+        holder: &Holder,
     ) -> Result<TargetSession, Error> {
         let mut conn = self.connect().await?;
         let identity = catalog::identity(&mut conn).await?;
@@ -57,25 +63,35 @@ impl Target {
                 database: self.database(),
             });
         }
-        self.take_lock(conn).await
+        self.take_lock(conn, holder).await
     }
 
     /// Opens a session holding the refresh lock, for a command that reads no source
     /// (`rollback`): it can't tell whether the target is the source, and touches only
     /// schemas that carry a lethe swap record, which lethe never writes into a source.
-    pub async fn lock_without_source(&self) -> Result<TargetSession, Error> {
+    pub async fn lock_without_source(&self, holder: &Holder) -> Result<TargetSession, Error> {
         let conn = self.connect().await?;
-        self.take_lock(conn).await
+        self.take_lock(conn, holder).await
     }
 
-    /// Takes the advisory lock on `conn`, failing at once if another run holds it. The
-    /// session sits idle while tables copy, so a server-side `idle_session_timeout`
-    /// (PostgreSQL 14+) must not end it, and the lock with it, half-way.
-    async fn take_lock(&self, mut conn: PgConnection) -> Result<TargetSession, Error> {
+    /// Takes the advisory lock on `conn`, named after `holder` (`application_name`) so
+    /// that a run finding it taken can say who has it. A lock held by another session is
+    /// waited for up to `lock_wait` (the session's `lock_timeout`), saying so in the log;
+    /// a killed run's sessions end by themselves within seconds (see `connect.rs`), so
+    /// its lock never outlives it for long. The session sits idle while tables copy, so
+    /// a server-side `idle_session_timeout` (PostgreSQL 14+) must not end it, and the
+    /// lock with it, half-way.
+    async fn take_lock(
+        &self,
+        mut conn: PgConnection,
+        holder: &Holder,
+    ) -> Result<TargetSession, Error> {
         sqlx::query(
-            "SELECT set_config('idle_session_timeout', '0', false)
-             FROM pg_settings WHERE name = 'idle_session_timeout'",
+            "SELECT set_config('application_name', $1, false),
+                    (SELECT set_config(name, '0', false) FROM pg_settings
+                     WHERE name = 'idle_session_timeout')",
         )
+        .bind(holder.label())
         .execute(&mut conn)
         .await
         .map_err(Error::query("preparing the target session"))?;
@@ -85,14 +101,46 @@ impl Target {
             .await
             .map_err(Error::query("locking the target"))?;
         if !got {
-            return Err(Error::Busy {
-                database: self.database(),
-            });
+            self.wait_for_lock(&mut conn).await?;
         }
         Ok(TargetSession {
             conn,
             target: self.clone(),
         })
+    }
+
+    /// Waits for the advisory lock another session holds, up to `lock_wait`; then fails
+    /// saying who holds it.
+    async fn wait_for_lock(&self, conn: &mut PgConnection) -> Result<(), Error> {
+        let wait = self.endpoint.timeouts_of().lock_wait;
+        let busy = |holder| {
+            Error::Busy(Held {
+                target: self.database(),
+                holder,
+                waited: wait,
+            })
+        };
+        let holder = lock_holder(conn).await?;
+        if wait.is_zero() {
+            return Err(busy(holder));
+        }
+        warn!(target_database = %self.database(), holder = holder.as_deref().unwrap_or("unknown"),
+              "the target is held by another lethe run; waiting up to {} for it (lock_wait)",
+              humantime::format_duration(wait));
+        match sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error.as_database_error().and_then(|e| e.code()).as_deref()
+                    == Some(LOCK_NOT_AVAILABLE) =>
+            {
+                Err(busy(lock_holder(conn).await?))
+            }
+            Err(error) => Err(Error::query("locking the target")(error)),
+        }
     }
 
     /// Drops this run's shadow schemas after a failure, on a fresh connection (the
@@ -105,6 +153,40 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// A lock holder's session: `application_name`, server pid, client address, start.
+type HolderRow = (String, i32, Option<String>, Option<DateTime<Utc>>);
+
+/// Who holds the run lock on this database, in words: the holder's `application_name`
+/// (`lethe run 12 pid 4242 on db-host`), its server session and since when it is
+/// connected; `None` when no session holds it (any more).
+async fn lock_holder(conn: &mut PgConnection) -> Result<Option<String>, Error> {
+    let holder: Option<HolderRow> = sqlx::query_as(
+        "SELECT a.application_name::text, a.pid, host(a.client_addr), a.backend_start
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.classid::int8 = $1 AND l.objid::int8 = $2
+         LIMIT 1",
+    )
+    .bind(LOCK_KEY >> 32)
+    .bind(LOCK_KEY & 0xffff_ffff)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(Error::query("reading who holds the target"))?;
+    Ok(holder.map(|(name, pid, client, since)| {
+        let name = if name.is_empty() {
+            "a session without a name".to_owned()
+        } else {
+            name
+        };
+        let from = client.map_or(String::new(), |c| format!(" from {c}"));
+        let since = since.map_or(String::new(), |s| {
+            format!(", connected since {}", s.format("%Y-%m-%d %H:%M:%S UTC"))
+        });
+        format!("{name} (server session {pid}{from}{since})")
+    }))
 }
 
 /// The run's locked session on the target. Dropping it ends the session and its lock.

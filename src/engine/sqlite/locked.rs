@@ -3,17 +3,20 @@
 //! checked, then renamed over the live file (`file.rs`).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tracing::warn;
 
 use super::copy::FileWriter;
 use super::snapshot::{FileSchema, base};
 use super::{Error, Snapshot, Sqlite, blocking, file, ident, open_for_writing, path_of};
 use crate::catalog::TableName;
 use crate::config::{Config, TargetConfig};
-use crate::engine::{self, CheckFailure, HookError, Rollback};
+use crate::engine::{self, CheckFailure, Held, Holder, HookError, Rollback};
 
 /// Rows that break a foreign key, as SQLite counts them.
 fn broken_keys(conn: &Connection) -> Result<i64, Error> {
@@ -23,10 +26,88 @@ fn broken_keys(conn: &Connection) -> Result<i64, Error> {
     .map_err(Error::query("checking foreign keys"))
 }
 
+/// How often a run waiting for the lock file tries it again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// The lock file, held until the run ends (one run per target), naming its holder; the
+/// name is wiped when the run ends, so a name found by the next run is a dead run's.
+struct LockFile(File);
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
+}
+
+/// Takes the lock file beside `live`, waiting up to `wait` for a run that holds it, and
+/// writes `holder` into it.
+async fn take_lock(
+    live: &Path,
+    holder: &Holder,
+    wait: Duration,
+) -> Result<LockFile, engine::Error> {
+    let path = file::lock(live);
+    let io = |what| {
+        let path = path.clone();
+        move |source| Error::File { what, path, source }
+    };
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("cannot create the lock file"))?;
+    let started = Instant::now();
+    let mut waiting = false;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(io("cannot lock the lock file")(source).into());
+            }
+        }
+        let mut text = String::new();
+        let _ = (&lock)
+            .rewind()
+            .and_then(|()| lock.read_to_string(&mut text));
+        let holder = Holder::parse(&text).map(|h| h.to_string());
+        if started.elapsed() >= wait {
+            return Err(engine::Error::Busy(Held {
+                target: live.display().to_string(),
+                holder,
+                waited: wait,
+            }));
+        }
+        if !waiting {
+            warn!(target_file = %live.display(), holder = holder.as_deref().unwrap_or("unknown"),
+                  "the target is held by another lethe run; waiting up to {} for it (lock_wait)",
+                  humantime::format_duration(wait));
+            waiting = true;
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+    let mut text = String::new();
+    let _ = (&lock)
+        .rewind()
+        .and_then(|()| lock.read_to_string(&mut text));
+    if let Some(dead) = Holder::parse(&text) {
+        warn!(target_file = %live.display(), holder = %dead,
+              "an earlier run of this target did not finish (killed?); cleaning up after it");
+    }
+    lock.set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| lock.write_all(holder.to_file().as_bytes()))
+        .and_then(|()| lock.sync_data())
+        .map_err(io("cannot write the lock file"))?;
+    Ok(LockFile(lock))
+}
+
 /// The target, locked for one run.
 pub struct LockedTarget {
     /// Held until the run ends: one run per target.
-    _lock: File,
+    _lock: LockFile,
     live: PathBuf,
     building: PathBuf,
     /// The new file's connection, inside its write transaction, once created.
@@ -57,20 +138,13 @@ impl engine::Target<Sqlite> for LockedTarget {
         target: &TargetConfig,
         source: &Snapshot,
         _schemas: &[String],
+        holder: &Holder,
     ) -> Result<Self, engine::Error> {
         let live = path_of(&target.url, base(config));
         if file::same_file(&source.path, &live) {
             return Err(Error::TargetIsSource(live).into());
         }
-        let lock_path = file::lock(&live);
-        let lock = File::create(&lock_path).map_err(|source| Error::File {
-            what: "cannot create the lock file",
-            path: lock_path.clone(),
-            source,
-        })?;
-        if lock.try_lock().is_err() {
-            return Err(engine::Error::Busy(live.display().to_string()));
-        }
+        let lock = take_lock(&live, holder, target.timeouts.lock_wait).await?;
         let building = file::building(&live);
         file::remove(&building)?;
         Ok(Self {
