@@ -2,6 +2,7 @@
 //! on the source, shadow schemas loaded with `COPY ... FROM STDIN` on the target, and an
 //! `ALTER SCHEMA ... RENAME` swap.
 
+mod build_order;
 pub mod catalog;
 mod checks;
 pub mod connect;

@@ -10,6 +10,7 @@ use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;
 use tracing::warn;
 
+use super::build_order;
 use super::catalog::{self, SequenceValue, ServerIdentity};
 use super::dump_rewrite::{DumpStatement, session_setup};
 use super::sql::{ident, literal, qualified, safe};
@@ -283,15 +284,17 @@ impl TargetSession {
     }
 
     /// Runs the post-data script (keys, indexes, FKs, triggers) in the shadow: indexes and
-    /// unique/primary keys on `jobs` connections at once, everything else in order after.
+    /// unique/primary keys on `jobs` connections at once, biggest table first, everything
+    /// else in order after.
     pub async fn post_data(
         &mut self,
         statements: Vec<DumpStatement>,
         jobs: usize,
     ) -> Result<(), Error> {
-        let (parallel, ordered): (Vec<_>, Vec<_>) = statements
+        let (mut parallel, ordered): (Vec<_>, Vec<_>) = statements
             .into_iter()
             .partition(|s| matches!(s.object_type.as_str(), "INDEX" | "CONSTRAINT"));
+        build_order::biggest_first(&mut self.conn, &mut parallel).await?;
         let queue = Arc::new(Mutex::new(parallel.into_iter()));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..jobs.max(1) {
