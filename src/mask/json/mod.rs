@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use smallvec::SmallVec;
 
 mod path;
 mod stream;
@@ -75,6 +76,10 @@ struct PathRule {
     action: Action,
 }
 
+/// A set of rules, as indexes into [`JsonMasker::rules`]: made for every object and
+/// array a path leads into, so kept off the heap for the usual handful of paths.
+type Rules = SmallVec<[usize; 8]>;
+
 /// Applies path rules to a parsed document.
 #[derive(Debug)]
 pub(super) struct JsonMasker {
@@ -82,6 +87,8 @@ pub(super) struct JsonMasker {
     rules: Vec<PathRule>,
     /// `rest = "drop"`.
     drop_rest: bool,
+    /// Every rule: the rules live at the root.
+    every: Rules,
 }
 
 /// Builds `json` from its rule: `paths`, a table of path to rule (at least one), and
@@ -122,7 +129,12 @@ fn parse(options: toml::Table) -> Result<JsonMasker, String> {
         });
     }
     rules.sort_by(|a, b| a.text.cmp(&b.text));
-    Ok(JsonMasker { rules, drop_rest })
+    let every = (0..rules.len()).collect();
+    Ok(JsonMasker {
+        rules,
+        drop_rest,
+        every,
+    })
 }
 
 /// Reads a path's rule: `"keep"`, `"null"` or a masker.
@@ -221,7 +233,7 @@ impl JsonMasker {
     }
 
     /// The rules of `live` that go on below `depth`.
-    fn deeper(&self, live: &[usize], depth: usize) -> Vec<usize> {
+    fn deeper(&self, live: &[usize], depth: usize) -> Rules {
         live.iter()
             .copied()
             .filter(|&r| self.rules[r].segments.len() > depth)
@@ -229,7 +241,7 @@ impl JsonMasker {
     }
 
     /// The rules of `deeper` whose step at `depth` leads into the member `name`.
-    fn live_in_member(&self, deeper: &[usize], depth: usize, name: &str) -> Vec<usize> {
+    fn live_in_member(&self, deeper: &[usize], depth: usize, name: &str) -> Rules {
         self.next_live(deeper, depth, |s| match s {
             Segment::Any => true,
             Segment::Key(k) => k == name,
@@ -238,7 +250,7 @@ impl JsonMasker {
     }
 
     /// The rules of `deeper` whose step at `depth` leads into the element `index`.
-    fn live_in_element(&self, deeper: &[usize], depth: usize, index: usize) -> Vec<usize> {
+    fn live_in_element(&self, deeper: &[usize], depth: usize, index: usize) -> Rules {
         self.next_live(deeper, depth, |s| match s {
             Segment::Any => true,
             Segment::Index(n) => *n == index,
@@ -247,12 +259,7 @@ impl JsonMasker {
     }
 
     /// The rules of `deeper` whose step at `depth` leads into a child `step` accepts.
-    fn next_live(
-        &self,
-        deeper: &[usize],
-        depth: usize,
-        step: impl Fn(&Segment) -> bool,
-    ) -> Vec<usize> {
+    fn next_live(&self, deeper: &[usize], depth: usize, step: impl Fn(&Segment) -> bool) -> Rules {
         deeper
             .iter()
             .copied()

@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 
 use serde_json::{Number, Value};
+use smallvec::SmallVec;
 
 use super::{Action, JsonMasker, tree};
 use crate::mask::{Masker, MaskingKey};
@@ -45,11 +46,10 @@ pub(super) fn mask(
         m,
         key,
         out,
-        keys: Vec::new(),
+        keys: SmallVec::new(),
         scratch: String::new(),
     };
-    let all: Vec<usize> = (0..m.rules.len()).collect();
-    let kept = scan.walk(0, &all, None)?;
+    let kept = scan.walk(0, &m.every, None)?;
     scan.skip_ws();
     if scan.pos == input.len() {
         Ok(kept)
@@ -67,7 +67,7 @@ struct Scan<'a, 'm> {
     key: &'m MaskingKey,
     out: &'m mut String,
     /// The member names of the objects open in the scan, innermost last.
-    keys: Vec<Cow<'a, str>>,
+    keys: SmallVec<[Cow<'a, str>; 16]>,
     /// A masked leaf's text before it is written as JSON.
     scratch: String,
 }
@@ -326,8 +326,13 @@ impl<'a> Scan<'a, '_> {
         let mut at = start + 1;
         let mut escapes = false;
         loop {
+            // Most strings are short: a plain loop beats a vectorised search here.
             let rest = bytes.get(at..).ok_or(Unusual)?;
-            let i = at + memchr::memchr2(b'"', b'\\', rest).ok_or(Unusual)?;
+            let i = at
+                + rest
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\')
+                    .ok_or(Unusual)?;
             if bytes[i] == b'"' {
                 at = i + 1;
                 break;

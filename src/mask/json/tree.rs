@@ -14,8 +14,7 @@ pub(super) fn mask(masker: &JsonMasker, input: &str, key: &MaskingKey, out: &mut
         out.push_str(masker.fallback());
         return;
     };
-    let all: Vec<usize> = (0..masker.rules.len()).collect();
-    match walk(masker, document, 0, &all, None, key).map(|v| serde_json::to_string(&v)) {
+    match walk(masker, document, 0, &masker.every, None, key).map(|v| serde_json::to_string(&v)) {
         Some(Ok(text)) => out.push_str(&text),
         _ => out.push_str(masker.fallback()),
     }
