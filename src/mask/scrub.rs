@@ -7,8 +7,10 @@
 //! of a ticket equals the masked `customers.email`, so a developer can still follow a
 //! ticket to its customer. The inner maskers are built through [`super::build`].
 //!
-//! Finding is one combined regex, and text with neither an `@` nor a digit is copied
-//! without running it. Candidates are then confirmed, to keep false positives low:
+//! Finding is one pass of one automaton over every pattern searched (a multi-pattern
+//! regex that says which pattern matched, with the priority of an alternation in
+//! [`KINDS`] order), and text with neither an `@` nor a digit is copied without running
+//! it. Candidates are then confirmed, to keep false positives low:
 //! - e-mail: `local@domain.tld`;
 //! - IBAN: uppercase, a known country, its exact length and a valid mod-97 checksum;
 //! - card: 13 to 19 digits (single spaces or dashes between) with a valid Luhn sum, not
@@ -23,7 +25,9 @@
 
 use std::sync::Arc;
 
-use regex::{Captures, Regex};
+use regex::Regex;
+use regex_automata::Input;
+use regex_automata::meta::Regex as MultiRegex;
 use serde::Deserialize;
 
 use super::{Masker, MaskerSpec, MaskingKey, parse_options, refuse_unique};
@@ -56,11 +60,26 @@ fn default_find() -> Vec<String> {
     KINDS.iter().map(|(name, ..)| (*name).to_owned()).collect()
 }
 
+/// A kind of PII, as [`KINDS`] names it.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Email,
+    Iban,
+    Card,
+    Phone,
+}
+
+/// The kinds in [`KINDS`] order.
+const KIND_ORDER: [Kind; 4] = [Kind::Email, Kind::Iban, Kind::Card, Kind::Phone];
+
 /// Replaces every confirmed match with the matching masker's fake.
 #[derive(Debug)]
 pub(super) struct Scrub {
-    /// One alternative per kind searched, as capture groups named after the kind.
-    finder: Regex,
+    /// One pattern per kind searched, in [`KINDS`] order: leftmost-first, so where two
+    /// patterns match at the same place the earlier kind wins, as in an alternation.
+    finder: MultiRegex,
+    /// The kind of each pattern of `finder`.
+    kinds: Vec<Kind>,
     /// The phone pattern alone, anchored: a Luhn-failing digit run may be a phone.
     phone_at: Option<Regex>,
     email: Option<Arc<dyn Masker>>,
@@ -88,16 +107,15 @@ pub(super) fn build(_domain: String, options: toml::Table) -> Result<Arc<dyn Mas
         ));
     }
     let wanted = |name: &str| find.iter().any(|f| f == name);
-    let mut pattern = String::new();
+    let mut patterns = Vec::new();
+    let mut kinds = Vec::new();
     let mut maskers: [Option<Arc<dyn Masker>>; 4] = Default::default();
-    for ((name, kind, alternative), slot) in KINDS.iter().zip(&mut maskers) {
+    for (((name, kind, pattern), slot), which) in KINDS.iter().zip(&mut maskers).zip(KIND_ORDER) {
         if !wanted(name) {
             continue;
         }
-        if !pattern.is_empty() {
-            pattern.push('|');
-        }
-        pattern.push_str(&format!("(?P<{name}>{alternative})"));
+        patterns.push(*pattern);
+        kinds.push(which);
         let spec = MaskerSpec {
             kind: (*kind).to_owned(),
             domain: None,
@@ -105,7 +123,7 @@ pub(super) fn build(_domain: String, options: toml::Table) -> Result<Arc<dyn Mas
         };
         *slot = Some(super::build(&spec).map_err(|e| e.to_string())?);
     }
-    let finder = Regex::new(&pattern).map_err(|e| e.to_string())?;
+    let finder = MultiRegex::new_many(&patterns).map_err(|e| e.to_string())?;
     let phone_at = if wanted("phone") {
         Some(Regex::new(&format!("^(?:{PHONE})")).map_err(|e| e.to_string())?)
     } else {
@@ -114,6 +132,7 @@ pub(super) fn build(_domain: String, options: toml::Table) -> Result<Arc<dyn Mas
     let [email, iban, card, phone] = maskers;
     Ok(Arc::new(Scrub {
         finder,
+        kinds,
         phone_at,
         wants_at: email.is_some(),
         wants_digit: phone.is_some() || card.is_some() || iban.is_some(),
@@ -148,7 +167,7 @@ impl Masker for Scrub {
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String) {
         let bytes = input.as_bytes();
         let maybe = (self.wants_at && memchr::memchr(b'@', bytes).is_some())
-            || (self.wants_digit && bytes.iter().any(u8::is_ascii_digit));
+            || (self.wants_digit && has_digit(bytes));
         if !maybe {
             out.push_str(input);
             return;
@@ -156,10 +175,17 @@ impl Masker for Scrub {
         out.reserve(input.len());
         let mut copied = 0;
         let mut at = 0;
-        while let Some(caps) = self.finder.captures_at(input, at) {
-            let Some(whole) = caps.get(0) else { break };
-            at = whole.end().max(whole.start() + 1);
-            if let Some((start, end, masker)) = self.confirm(input, &caps) {
+        while at < input.len() {
+            let Some(found) = self.finder.search(&Input::new(input).range(at..)) else {
+                break;
+            };
+            at = found.end().max(found.start() + 1);
+            let Some(&kind) = self.kinds.get(found.pattern().as_usize()) else {
+                break;
+            };
+            if let Some((start, end, masker)) =
+                self.confirm(input, kind, found.start(), found.end())
+            {
                 out.push_str(&input[copied..start]);
                 masker.mask(&input[start..end], key, out);
                 copied = end;
@@ -176,50 +202,63 @@ impl Masker for Scrub {
 }
 
 impl Scrub {
-    /// The span to replace and the masker for it, if the match is confirmed.
-    fn confirm<'m>(
-        &'m self,
+    /// The span to replace and the masker for it, if the match of `kind` from `start`
+    /// to `end` is confirmed.
+    fn confirm(
+        &self,
         text: &str,
-        caps: &Captures<'_>,
-    ) -> Option<(usize, usize, &'m dyn Masker)> {
-        if let Some(m) = caps.name("email") {
-            let mut start = m.start();
-            // After a backslash escape (`\n`, `\u00e9` in JSON) the escape is no part
-            // of the address.
-            if escaped(text, start) {
-                start += if text[start..].starts_with('u') { 5 } else { 1 };
-                let local = text.get(start..m.end())?.split_once('@')?.0;
-                if local.is_empty() {
+        kind: Kind,
+        start: usize,
+        end: usize,
+    ) -> Option<(usize, usize, &dyn Masker)> {
+        match kind {
+            Kind::Email => {
+                let mut from = start;
+                // After a backslash escape (`\n`, `\u00e9` in JSON) the escape is no
+                // part of the address.
+                if escaped(text, from) {
+                    from += if text[from..].starts_with('u') { 5 } else { 1 };
+                    let local = text.get(from..end)?.split_once('@')?.0;
+                    if local.is_empty() {
+                        return None;
+                    }
+                }
+                Some((from, end, self.email.as_deref()?))
+            }
+            Kind::Iban => {
+                let stop = iban_end(text, start, end)?;
+                let ok = clear_before(text, start)
+                    && clear_after(text, stop)
+                    && super::iban::is_valid(&text[start..stop]);
+                ok.then_some((start, stop, self.iban.as_deref()?))
+            }
+            Kind::Card => {
+                if !clear_before(text, start) {
                     return None;
                 }
+                if let Some(stop) = card_end(text, start, end) {
+                    return Some((start, stop, self.card.as_deref()?));
+                }
+                let phone = self.phone_at.as_ref()?.find(&text[start..])?;
+                let stop = start + phone.end();
+                phone_ok(text, start, stop).then_some((start, stop, self.phone.as_deref()?))
             }
-            return Some((start, m.end(), self.email.as_deref()?));
-        }
-        if let Some(m) = caps.name("iban") {
-            let end = iban_end(text, m.start(), m.end())?;
-            let ok = clear_before(text, m.start())
-                && clear_after(text, end)
-                && super::iban::is_valid(&text[m.start()..end]);
-            return ok.then_some((m.start(), end, self.iban.as_deref()?));
-        }
-        if let Some(m) = caps.name("card") {
-            if !clear_before(text, m.start()) {
-                return None;
+            Kind::Phone => {
+                phone_ok(text, start, end).then_some((start, end, self.phone.as_deref()?))
             }
-            if let Some(end) = card_end(text, m.start(), m.end()) {
-                return Some((m.start(), end, self.card.as_deref()?));
-            }
-            let phone = self.phone_at.as_ref()?.find(&text[m.start()..])?;
-            let end = m.start() + phone.end();
-            return phone_ok(text, m.start(), end).then_some((
-                m.start(),
-                end,
-                self.phone.as_deref()?,
-            ));
         }
-        let m = caps.name("phone")?;
-        phone_ok(text, m.start(), m.end()).then_some((m.start(), m.end(), self.phone.as_deref()?))
     }
+}
+
+/// Whether `bytes` hold an ASCII digit: block by block without an early exit inside
+/// a block, so the compiler can test a block at once, since text without PII is read to
+/// its end.
+fn has_digit(bytes: &[u8]) -> bool {
+    bytes.chunks(32).any(|block| {
+        block
+            .iter()
+            .fold(false, |seen, b| seen | b.is_ascii_digit())
+    })
 }
 
 /// Whether the character at `at` is escaped by an odd run of backslashes before it.
@@ -386,6 +425,18 @@ mod tests {
             "{out}"
         );
         assert_eq!(parsed["q"], "\"x\"");
+    }
+
+    #[test]
+    fn digits_are_seen_in_every_block() {
+        let mut text = vec![b'a'; 100];
+        assert!(!has_digit(&text) && !has_digit(b""));
+        for at in [0, 31, 32, 63, 99] {
+            text[at] = b'7';
+            assert!(has_digit(&text), "{at}");
+            text[at] = b'a';
+        }
+        assert!(!has_digit("Zoë ☕ /:".as_bytes()));
     }
 
     #[test]

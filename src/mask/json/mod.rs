@@ -19,12 +19,25 @@
 //! only the named paths and the objects and arrays that lead to them. Key order and
 //! number text (`1.50`, 30-digit ids) are kept exactly. Text that is not JSON becomes
 //! JSON `null` (with `rest = "drop"`, `{}`), valid in any JSON column, never the real
-//! text.
+//! text. The output is compact (no whitespace between tokens), the same for the same
+//! input and key.
+//!
+//! The output is defined by [`tree`], which parses a `serde_json::Value` tree; a fast
+//! path ([`stream`]) gives the same bytes from one scan of the text that parses only
+//! what a path leads into, and hands the few documents it cannot give exactly (a key
+//! twice in one object, deep nesting) to the tree.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde::de::IgnoredAny;
+use smallvec::SmallVec;
+
+mod path;
+mod stream;
+mod tree;
+
+use path::{Segment, parse_path};
 
 use super::{Masker, MaskingKey, nested_spec, parse_options, refuse_unique};
 use crate::catalog::{Column, TypeKind};
@@ -39,17 +52,6 @@ struct Options {
 
 fn default_rest() -> String {
     "keep".to_owned()
-}
-
-/// One step of a path.
-#[derive(Debug, PartialEq, Eq)]
-enum Segment {
-    /// `.key` or `["key"]`.
-    Key(String),
-    /// `[n]`.
-    Index(usize),
-    /// `[*]`.
-    Any,
 }
 
 /// What a path does to the value it reaches.
@@ -74,6 +76,10 @@ struct PathRule {
     action: Action,
 }
 
+/// A set of rules, as indexes into [`JsonMasker::rules`]: made for every object and
+/// array a path leads into, so kept off the heap for the usual handful of paths.
+type Rules = SmallVec<[usize; 8]>;
+
 /// Applies path rules to a parsed document.
 #[derive(Debug)]
 pub(super) struct JsonMasker {
@@ -81,11 +87,19 @@ pub(super) struct JsonMasker {
     rules: Vec<PathRule>,
     /// `rest = "drop"`.
     drop_rest: bool,
+    /// Every rule: the rules live at the root.
+    every: Rules,
 }
 
 /// Builds `json` from its rule: `paths`, a table of path to rule (at least one), and
 /// `rest`, `"keep"` (default) or `"drop"`.
 pub(super) fn build(_domain: String, options: toml::Table) -> Result<Arc<dyn Masker>, String> {
+    Ok(Arc::new(parse(options)?))
+}
+
+/// Reads the options into the masker; [`build`] without the `Arc`, for the tests that
+/// compare the fast path with the tree.
+fn parse(options: toml::Table) -> Result<JsonMasker, String> {
     let Options { paths, rest } = parse_options(options)?;
     let drop_rest = match rest.as_str() {
         "keep" => false,
@@ -115,7 +129,12 @@ pub(super) fn build(_domain: String, options: toml::Table) -> Result<Arc<dyn Mas
         });
     }
     rules.sort_by(|a, b| a.text.cmp(&b.text));
-    Ok(Arc::new(JsonMasker { rules, drop_rest }))
+    let every = (0..rules.len()).collect();
+    Ok(JsonMasker {
+        rules,
+        drop_rest,
+        every,
+    })
 }
 
 /// Reads a path's rule: `"keep"`, `"null"` or a masker.
@@ -131,65 +150,6 @@ fn parse_action(rule: toml::Value) -> Result<Action, String> {
             .map(Action::Mask)
             .map_err(|e| e.to_string()),
     }
-}
-
-/// Parses `$`, `.key`, `["key"]`, `[n]` and `[*]` steps.
-fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
-    let Some(mut rest) = path.strip_prefix('$') else {
-        return Err("a path starts with `$`".to_owned());
-    };
-    let mut segments = Vec::new();
-    while let Some(c) = rest.chars().next() {
-        if c == '.' {
-            let end = rest[1..].find(['.', '[']).map_or(rest.len(), |i| i + 1);
-            let key = &rest[1..end];
-            if key.is_empty() || key.contains([']', '"', ' ', '*']) {
-                return Err(format!(
-                    "`.` must be followed by a key (use `[\"...\"]` for other keys), not {key:?}"
-                ));
-            }
-            segments.push(Segment::Key(key.to_owned()));
-            rest = &rest[end..];
-        } else if let Some(inner) = rest.strip_prefix("[\"") {
-            let mut key = String::new();
-            let mut chars = inner.char_indices();
-            let close = loop {
-                match chars.next() {
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, c @ ('"' | '\\'))) => key.push(c),
-                        _ => return Err("only `\\\"` and `\\\\` are escapes in a key".to_owned()),
-                    },
-                    Some((i, '"')) => break i,
-                    Some((_, c)) => key.push(c),
-                    None => return Err("a quoted key is not closed with `\"]`".to_owned()),
-                }
-            };
-            rest = inner[close + 1..]
-                .strip_prefix(']')
-                .ok_or_else(|| "a quoted key is not closed with `\"]`".to_owned())?;
-            segments.push(Segment::Key(key));
-        } else if let Some(inner) = rest.strip_prefix('[') {
-            let Some(end) = inner.find(']') else {
-                return Err("`[` is not closed with `]`".to_owned());
-            };
-            let index = &inner[..end];
-            segments.push(match index {
-                "*" => Segment::Any,
-                n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-                    Segment::Index(n.parse().map_err(|_| format!("index {n} is too large"))?)
-                }
-                other => {
-                    return Err(format!(
-                        "`[...]` holds `*`, an index or a quoted key, not {other:?}"
-                    ));
-                }
-            });
-            rest = &inner[end + 1..];
-        } else {
-            return Err(format!("expected `.` or `[` at {rest:?}"));
-        }
-    }
-    Ok(segments)
 }
 
 impl Masker for JsonMasker {
@@ -234,133 +194,84 @@ impl Masker for JsonMasker {
     }
 
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String) {
-        let fallback = if self.drop_rest { "{}" } else { "null" };
-        let Ok(document) = serde_json::from_str::<Value>(input) else {
-            out.push_str(fallback);
+        // Validation first, so the fast path below only ever reads well-formed JSON.
+        if serde_json::from_str::<IgnoredAny>(input).is_err() {
+            out.push_str(self.fallback());
             return;
-        };
-        let all: Vec<usize> = (0..self.rules.len()).collect();
-        let masked = self.walk(document, 0, &all, None, key);
-        match masked.map(|v| serde_json::to_string(&v)) {
-            Some(Ok(text)) => out.push_str(&text),
-            _ => out.push_str(fallback),
+        }
+        let start = out.len();
+        match stream::mask(self, input, key, out) {
+            Ok(true) => {}
+            Ok(false) => {
+                out.truncate(start);
+                out.push_str(self.fallback());
+            }
+            Err(stream::Unusual) => {
+                out.truncate(start);
+                tree::mask(self, input, key, out);
+            }
         }
     }
 }
 
 impl JsonMasker {
+    /// What a document that is not JSON, or whose root is dropped, becomes: valid JSON
+    /// in any JSON column, never the real text.
+    fn fallback(&self) -> &'static str {
+        if self.drop_rest { "{}" } else { "null" }
+    }
+
+    /// The rule that covers a value at `depth`: the deepest of `live` that ends there
+    /// (between equal depths the one with fewer `[*]`, then the first by path text), else
+    /// the one `inherited` from above.
+    fn covering(&self, live: &[usize], depth: usize, inherited: Option<usize>) -> Option<usize> {
+        live.iter()
+            .copied()
+            .filter(|&r| self.rules[r].segments.len() == depth)
+            .min_by_key(|&r| self.rules[r].wildcards)
+            .or(inherited)
+    }
+
+    /// The rules of `live` that go on below `depth`.
+    fn deeper(&self, live: &[usize], depth: usize) -> Rules {
+        live.iter()
+            .copied()
+            .filter(|&r| self.rules[r].segments.len() > depth)
+            .collect()
+    }
+
+    /// The rules of `deeper` whose step at `depth` leads into the member `name`.
+    fn live_in_member(&self, deeper: &[usize], depth: usize, name: &str) -> Rules {
+        self.next_live(deeper, depth, |s| match s {
+            Segment::Any => true,
+            Segment::Key(k) => k == name,
+            Segment::Index(_) => false,
+        })
+    }
+
+    /// The rules of `deeper` whose step at `depth` leads into the element `index`.
+    fn live_in_element(&self, deeper: &[usize], depth: usize, index: usize) -> Rules {
+        self.next_live(deeper, depth, |s| match s {
+            Segment::Any => true,
+            Segment::Index(n) => *n == index,
+            Segment::Key(_) => false,
+        })
+    }
+
     /// The rules of `deeper` whose step at `depth` leads into a child `step` accepts.
-    fn next_live(
-        &self,
-        deeper: &[usize],
-        depth: usize,
-        step: impl Fn(&Segment) -> bool,
-    ) -> Vec<usize> {
+    fn next_live(&self, deeper: &[usize], depth: usize, step: impl Fn(&Segment) -> bool) -> Rules {
         deeper
             .iter()
             .copied()
             .filter(|&r| step(&self.rules[r].segments[depth]))
             .collect()
     }
-
-    /// Rewrites `value`, found at `depth`, where `live` are the rules whose paths lead
-    /// here and `inherited` the rule that covers it from above. `None` means dropped.
-    fn walk(
-        &self,
-        value: Value,
-        depth: usize,
-        live: &[usize],
-        inherited: Option<usize>,
-        key: &MaskingKey,
-    ) -> Option<Value> {
-        let ending = live
-            .iter()
-            .copied()
-            .filter(|&r| self.rules[r].segments.len() == depth)
-            .min_by_key(|&r| self.rules[r].wildcards);
-        let covering = ending.or(inherited);
-        let action = covering.map(|r| &self.rules[r].action);
-        if matches!(action, Some(Action::Null)) {
-            return Some(Value::Null);
-        }
-        let deeper: Vec<usize> = live
-            .iter()
-            .copied()
-            .filter(|&r| self.rules[r].segments.len() > depth)
-            .collect();
-        if deeper.is_empty() {
-            match action {
-                Some(Action::Keep) => return Some(value),
-                None if !self.drop_rest => return Some(value),
-                None => return None,
-                _ => {}
-            }
-        }
-        match value {
-            Value::Object(map) => {
-                let mut kept = Map::with_capacity(map.len());
-                for (name, child) in map {
-                    let next = self.next_live(&deeper, depth, |s| match s {
-                        Segment::Any => true,
-                        Segment::Key(k) => *k == name,
-                        Segment::Index(_) => false,
-                    });
-                    if let Some(child) = self.walk(child, depth + 1, &next, covering, key) {
-                        kept.insert(name, child);
-                    }
-                }
-                Some(Value::Object(kept))
-            }
-            Value::Array(items) => {
-                let mut kept = Vec::with_capacity(items.len());
-                for (i, child) in items.into_iter().enumerate() {
-                    let next = self.next_live(&deeper, depth, |s| match s {
-                        Segment::Any => true,
-                        Segment::Index(n) => *n == i,
-                        Segment::Key(_) => false,
-                    });
-                    if let Some(child) = self.walk(child, depth + 1, &next, covering, key) {
-                        kept.push(child);
-                    }
-                }
-                Some(Value::Array(kept))
-            }
-            leaf => match action {
-                Some(Action::Mask(masker)) => Some(mask_leaf(leaf, &**masker, key)),
-                Some(_) => Some(leaf),
-                None if self.drop_rest => None,
-                None => Some(leaf),
-            },
-        }
-    }
-}
-
-/// Masks one scalar: a string stays a string, a number's text is masked and stays a
-/// number if it still is one, a boolean's text is masked to a string; null stays null.
-fn mask_leaf(leaf: Value, masker: &dyn Masker, key: &MaskingKey) -> Value {
-    let mut out = String::new();
-    match leaf {
-        Value::String(s) => {
-            masker.mask(&s, key, &mut out);
-            Value::String(out)
-        }
-        Value::Number(n) => {
-            masker.mask(&n.to_string(), key, &mut out);
-            match out.parse::<Number>() {
-                Ok(number) => Value::Number(number),
-                Err(_) => Value::String(out),
-            }
-        }
-        Value::Bool(b) => {
-            masker.mask(if b { "true" } else { "false" }, key, &mut out);
-            Value::String(out)
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::mask::testing::{bigint, build_err, of_kind, run, text, unique_text, varchar};
 
@@ -402,6 +313,17 @@ mod tests {
         assert_ne!(out, run(&*m, b"k2", DOC));
         let email_masker = crate::mask::testing::build(super::super::email::build, "email", "");
         assert_eq!(email, run(&*email_masker, b"k", "alice@corp.test"));
+    }
+
+    #[test]
+    fn writes_compactly_and_keeps_untouched_text_exactly() {
+        let m = json("paths = { \"$.a.b\" = { mask = \"redact\", text = \"x\" } }");
+        let input = "{ \"a\" : { \"b\" : \"secret\", \"c\" : [ 1.50 , -0, 1E5, true, null ] },\n\
+                     \t\"d\": \"caf\\u00e9 \\/ \\\"q\\\"\", \"é\": { } , \"f\": [] }";
+        assert_eq!(
+            run(&*m, b"k", input),
+            r#"{"a":{"b":"x","c":[1.50,-0,1e+5,true,null]},"d":"café / \"q\"","é":{},"f":[]}"#
+        );
     }
 
     #[test]
