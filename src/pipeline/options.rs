@@ -25,7 +25,16 @@ pub struct RefreshOptions {
     /// The run's name in the run history (`run 12`): the target's lock carries it, so a
     /// run that finds the target held can say which run holds it.
     pub run: Option<String>,
+    /// The smallest piece of a table worth its own reader and writer, in bytes on disk:
+    /// a table is cut into at most `jobs` pieces, none smaller ([`MIN_PIECE_BYTES`] by
+    /// default). A table in one piece loads alone (with `COPY FREEZE` on PostgreSQL).
+    pub min_piece_bytes: u64,
 }
+
+/// The default [`RefreshOptions::min_piece_bytes`]: a piece takes a second or more to copy,
+/// so its extra connections and statements cost nothing next to it, and the tables that
+/// are cut are the ones that would otherwise keep one worker busy long after the others.
+pub const MIN_PIECE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl RefreshOptions {
     /// Options for a run on `jobs` connections per side, drawing progress lines or not,
@@ -38,6 +47,7 @@ impl RefreshOptions {
             cancel: CancellationToken::new(),
             live: Arc::default(),
             run: None,
+            min_piece_bytes: MIN_PIECE_BYTES,
         }
     }
 }
