@@ -17,6 +17,9 @@
 #                       lethe_bench_src_<SCALE with . as _>, lethe_bench_raw,
 #                       lethe_bench_dst.
 #   LETHE_MASKING_KEY   masking key passed to lethe (default: a fixed bench key)
+#   BENCH_LETHE_ARGS    extra arguments for `lethe refresh bench`, split on spaces
+#                       (e.g. `--jobs 4`, or `--min-piece-kb 16384` to cut tables of
+#                       16 MiB and more into pieces)
 #
 # See benches/README.md for what the figures mean and the targets.
 set -euo pipefail
@@ -243,10 +246,11 @@ key = "\${LETHE_MASKING_KEY}"
 rules = "$RULES_DIR"
 EOF
     checkpoint
-    log "lethe: $LETHE_BIN --config $tmp/lethe.toml refresh bench"
+    read -r -a lethe_args <<<"${BENCH_LETHE_ARGS:-}"
+    log "lethe: $LETHE_BIN --config $tmp/lethe.toml refresh bench ${lethe_args[*]}"
     t0=$(now)
     rc=0
-    /usr/bin/time -v -o "$tmp/time.txt" "$LETHE_BIN" --config "$tmp/lethe.toml" refresh bench || rc=$?
+    /usr/bin/time -v -o "$tmp/time.txt" "$LETHE_BIN" --config "$tmp/lethe.toml" refresh bench "${lethe_args[@]}" || rc=$?
     t1=$(now)
     if ((rc != 0)); then
         printf 'FAIL: lethe refresh exited with status %s after %s s (raw copy took %s s)\n' \

@@ -345,10 +345,10 @@ async fn source_backend_terminated_mid_copy() {
     .fetch_one(&mut admin)
     .await
     .unwrap_or_else(|e| panic!("pg_terminate_backend: {e}"));
-    assert_eq!(
-        terminated,
-        1,
-        "expected to terminate the one source COPY in flight\n--- stderr\n{}",
+    // A table this big is copied in pieces, one source COPY each: any of them ends the run.
+    assert!(
+        terminated >= 1,
+        "expected to terminate the source COPYs in flight\n--- stderr\n{}",
         run.stderr()
     );
 

@@ -37,6 +37,10 @@ pub struct Args {
     /// the API token is read from LETHE_API_TOKEN. Needs no lethe.toml.
     #[arg(long, value_name = "URL", conflicts_with = "jobs")]
     pub via: Option<String>,
+    /// The smallest piece, in KiB on disk, that a big table is cut into so several jobs
+    /// copy it at once (hidden: for benchmarks and tests).
+    #[arg(long, value_name = "KIB", hide = true)]
+    min_piece_kb: Option<u64>,
 }
 
 /// Records the run's start, runs the refresh, records how it ended and prints its summary.
@@ -58,6 +62,9 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     let mut options =
         RefreshOptions::new(jobs, !args.no_progress && std::io::stderr().is_terminal());
     options.run = Some(format!("run {id}"));
+    if let Some(kib) = args.min_piece_kb {
+        options.min_piece_bytes = kib.saturating_mul(1024);
+    }
     // Ctrl-C (or SIGTERM) before the swap drops the half-built copy, leaving the live one.
     let cancel = options.cancel.clone();
     tokio::spawn(async move {

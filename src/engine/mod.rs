@@ -161,6 +161,20 @@ pub trait Snapshot<E: Engine>: Sized + Send + Sync {
     /// How many readers may stream at once inside this snapshot.
     fn readers(&self) -> usize;
 
+    /// Splits `table` into pieces that readers stream at once, each on its own connection
+    /// inside this snapshot, so one big table is not copied by one worker however many
+    /// there are. At most `split.pieces`, none estimated below `split.min_bytes`; the
+    /// pieces together hold every row exactly once. An engine that cannot split a table
+    /// (or a table too small to be worth it) returns it whole, as one piece: the default.
+    fn split(
+        &mut self,
+        table: &Table,
+        split: Split,
+    ) -> impl Future<Output = Result<Vec<Part>, Error>> + Send {
+        let _ = (table, split);
+        async { Ok(vec![Part::WHOLE]) }
+    }
+
     /// Opens a reader that sees exactly this snapshot.
     fn reader(&self) -> impl Future<Output = Result<E::Reader, Error>> + Send;
 
@@ -177,6 +191,46 @@ pub struct Streamed {
     pub bytes: u64,
 }
 
+/// How finely [`Snapshot::split`] may cut a table: pieces cost a connection on each side
+/// and (PostgreSQL) the single-writer load, so only tables big enough are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// The most pieces: the copy's workers, as more could not run at once.
+    pub pieces: usize,
+    /// The smallest piece worth its own reader and writer, in bytes on disk.
+    pub min_bytes: u64,
+}
+
+/// One piece of a table, as [`Snapshot::split`] cut it: read on its own, appended to the
+/// same shadow table as the table's other pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The relation the piece reads, when it is not the table itself: PostgreSQL reads a
+    /// partitioned table partition by partition (the rows still go to the table's shadow).
+    pub from: Option<TableName>,
+    /// The slice of that relation, in the engine's own unit (PostgreSQL: heap pages);
+    /// `None` is all of it.
+    pub span: Option<Span>,
+}
+
+impl Part {
+    /// The whole table, in one piece.
+    pub const WHOLE: Part = Part {
+        from: None,
+        span: None,
+    };
+}
+
+/// A slice of a relation's storage: from `start` (inclusive) to `end` (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The first unit read.
+    pub start: u64,
+    /// The first unit not read; `None` reads to the end, so that storage grown past the
+    /// size the split was made from is still read (by the last piece).
+    pub end: Option<u64>,
+}
+
 /// What a reader streams out of the snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct TableRead<'a> {
@@ -185,6 +239,20 @@ pub struct TableRead<'a> {
     /// Its columns to read, in the order the writer takes them. Generated columns are
     /// never asked for: the target computes them.
     pub columns: &'a [&'a Column],
+    /// The piece of the table to read: only ever one that this engine's
+    /// [`Snapshot::split`] made ([`Part::WHOLE`] for an engine that never splits).
+    pub part: &'a Part,
+}
+
+/// How a writer loads one piece: alone (the table's only piece, so the engine may load
+/// it in one transaction that empties it first, as PostgreSQL's `COPY FREEZE` needs), or
+/// as one of several writers appending pieces of the same table at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// The table's only writer.
+    Alone,
+    /// One of the table's writers: append, never empty it.
+    Shared,
 }
 
 /// Streams tables out of the snapshot.
@@ -290,11 +358,13 @@ impl<X> From<Error> for WriteError<X> {
 /// Streams rows into the shadow.
 pub trait Writer<E: Engine>: Send + 'static {
     /// Loads `batches` into the shadow table of `table` (named as in the source), in the
-    /// order `columns` were read, and returns the rows the target confirmed.
+    /// order `columns` were read, and returns the rows the target confirmed. With
+    /// [`Load::Shared`] other writers load other pieces of the table at the same time.
     fn write<S, X>(
         &mut self,
         table: &Table,
         columns: &[&Column],
+        load: Load,
         batches: S,
     ) -> impl Future<Output = Result<u64, WriteError<X>>> + Send
     where

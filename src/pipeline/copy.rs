@@ -1,10 +1,13 @@
 //! The copy stage: every table, largest first, on as many workers as both engines' sides
-//! allow. Each worker keeps one reader (inside the snapshot) and one writer for all its
-//! tables, and moves a table through bounded channels: reader -> masking on the rayon
-//! pool -> writer, so memory stays the same whatever the table's size.
+//! allow. A table big enough is cut into pieces (`Snapshot::split`) that several workers
+//! copy at once, so one big table does not leave the other workers idle. Each worker
+//! keeps one reader (inside the snapshot) and one writer for all its pieces, and moves a
+//! piece through bounded channels: reader -> masking on the rayon pool -> writer, so
+//! memory stays the same whatever the table's size.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
@@ -17,7 +20,7 @@ use super::Error;
 use super::options::RefreshOptions;
 use super::progress::{Progress, TableProgress};
 use crate::catalog::Column;
-use crate::engine::{Engine, Reader, Snapshot, TableRead, Target, Writer};
+use crate::engine::{Engine, Load, Part, Reader, Snapshot, Split, TableRead, Target, Writer};
 use crate::mask::MaskingKey;
 use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
 use crate::report::TableMoved;
@@ -44,7 +47,7 @@ pub(super) struct Idle {
 /// moved, in plan order (skipped tables with 0 rows).
 pub(super) async fn copy_all<E>(
     plan: &Arc<Plan>,
-    snapshot: &E::Snapshot,
+    snapshot: &mut E::Snapshot,
     target: &E::Target,
     key: &Arc<MaskingKey>,
     options: &RefreshOptions,
@@ -59,25 +62,51 @@ where
         .filter(|&i| !plan.tables[i].skip)
         .collect();
     order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.size_bytes));
-    let workers = options
+    let most = options
         .jobs
         .max(1)
         .min(snapshot.readers())
-        .min(target.writers())
-        .min(order.len());
-    let queue: VecDeque<Job> = order
-        .into_iter()
-        .map(|index| {
-            let table = &plan.tables[index];
-            Job {
-                index,
-                transform: table
-                    .masks_anything()
-                    .then(|| Arc::new(RowTransform::new(table, Arc::clone(key)))),
-                bar: progress.table(&table.table.name.to_string(), table.table.estimated_rows),
-            }
-        })
-        .collect();
+        .min(target.writers());
+    let split = Split {
+        pieces: most,
+        min_bytes: options.min_piece_bytes,
+    };
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    for index in order {
+        let table = &plan.tables[index];
+        let parts = if most > 1 {
+            snapshot.split(&table.table, split).await?
+        } else {
+            vec![Part::WHOLE]
+        };
+        let load = if parts.len() > 1 {
+            info!(table = %table.table.name, pieces = parts.len(), "copying in pieces");
+            Load::Shared
+        } else {
+            Load::Alone
+        };
+        let transform = table
+            .masks_anything()
+            .then(|| Arc::new(RowTransform::new(table, Arc::clone(key))));
+        let copy = Arc::new(TableCopy {
+            bar: std::sync::Mutex::new(
+                progress.table(&table.table.name.to_string(), table.table.estimated_rows),
+            ),
+            left: AtomicUsize::new(parts.len()),
+            started: OnceLock::new(),
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        });
+        queue.extend(parts.into_iter().map(|part| Job {
+            index,
+            part,
+            load,
+            transform: transform.clone(),
+            copy: Arc::clone(&copy),
+        }));
+    }
+    let workers = most.min(queue.len());
+    let snapshot: &E::Snapshot = snapshot;
     let queue = Arc::new(Mutex::new(queue));
     // The progress lines already say when a table is done.
     let quiet = options.progress;
@@ -94,21 +123,43 @@ where
             let mut moved = Vec::new();
             loop {
                 let next = queue.lock().await.pop_front();
-                let Some(mut job) = next else {
+                let Some(job) = next else {
                     return Ok::<_, Error>(moved);
                 };
                 let table = &plan.tables[job.index];
-                let started = Instant::now();
+                let copy = &job.copy;
+                if copy.started.set(Instant::now()).is_ok()
+                    && let Ok(mut bar) = copy.bar.lock()
+                {
+                    bar.start();
+                }
                 let streamed = copy_table::<E>(
                     &mut reader,
                     &mut writer,
-                    table,
-                    job.transform.take(),
-                    &mut job.bar,
+                    Piece {
+                        table,
+                        part: &job.part,
+                        load: job.load,
+                        transform: job.transform.clone(),
+                    },
+                    &copy.bar,
                     idle,
                 )
                 .await?;
-                let seconds = started.elapsed().as_secs_f64();
+                copy.rows.fetch_add(streamed.rows, Ordering::Relaxed);
+                copy.bytes.fetch_add(streamed.bytes, Ordering::Relaxed);
+                // The table's last piece to finish reports the table.
+                if copy.left.fetch_sub(1, Ordering::AcqRel) != 1 {
+                    continue;
+                }
+                if let Ok(bar) = copy.bar.lock() {
+                    bar.finish();
+                }
+                let streamed = crate::engine::Streamed {
+                    rows: copy.rows.load(Ordering::Acquire),
+                    bytes: copy.bytes.load(Ordering::Acquire),
+                };
+                let seconds = copy.started.get().map_or(0.0, |s| s.elapsed().as_secs_f64());
                 if quiet {
                     debug!(table = %table.table.name, rows = streamed.rows, bytes = streamed.bytes, seconds, "table copied");
                 } else {
@@ -139,30 +190,58 @@ where
     Ok(tables)
 }
 
-/// One table waiting for a worker.
+/// One piece of a table waiting for a worker.
 struct Job {
     index: usize,
+    part: Part,
+    load: Load,
     transform: Option<Arc<RowTransform>>,
-    bar: TableProgress,
+    copy: Arc<TableCopy>,
 }
 
-/// Moves one table: the reader fills the channel, the masking stage (when the table
-/// masks anything) changes each batch on the rayon pool, the writer loads them. The rows
-/// read must be the rows the target confirms. A side silent for longer than its `idle`
+/// A table whose pieces may be copied by several workers at once: its one progress line
+/// and what its pieces moved, so the table is reported once, as a whole (rows and bytes
+/// of all its pieces, seconds from its first piece's start to its last one's end).
+struct TableCopy {
+    bar: std::sync::Mutex<TableProgress>,
+    /// Pieces not finished yet.
+    left: AtomicUsize,
+    /// When its first piece started.
+    started: OnceLock<Instant>,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// What one worker copies: a piece of a table, loaded alone or beside the others.
+struct Piece<'a> {
+    table: &'a TablePlan,
+    part: &'a Part,
+    load: Load,
+    transform: Option<Arc<RowTransform>>,
+}
+
+/// Moves one piece of a table: the reader fills the channel, the masking stage (when the
+/// table masks anything) changes each batch on the rayon pool, the writer loads them. The
+/// rows read must be the rows the target confirms, piece by piece (so the table's sum is
+/// exact too). A side silent for longer than its `idle`
 /// timeout fails the table (dropping the streams closes their connections).
 async fn copy_table<E>(
     reader: &mut E::Reader,
     writer: &mut E::Writer,
-    table: &TablePlan,
-    transform: Option<Arc<RowTransform>>,
-    progress: &mut TableProgress,
+    piece: Piece<'_>,
+    progress: &std::sync::Mutex<TableProgress>,
     idle: Idle,
 ) -> Result<crate::engine::Streamed, Error>
 where
     E: Engine,
     E::Batch: Maskable,
 {
-    progress.start();
+    let Piece {
+        table,
+        part,
+        load,
+        transform,
+    } = piece;
     let columns: Vec<&Column> = table.columns.iter().map(|c| &c.column).collect();
     let (tx, rx) = mpsc::channel::<E::Batch>(CHANNEL_DEPTH);
     let read = async {
@@ -171,6 +250,7 @@ where
                 TableRead {
                     table: &table.table,
                     columns: &columns,
+                    part,
                 },
                 tx,
             )
@@ -205,13 +285,15 @@ where
         next
     })
     .inspect(|batch| {
-        if let Ok(batch) = batch {
+        if let Ok(batch) = batch
+            && let Ok(mut progress) = progress.lock()
+        {
             progress.add(batch.rows(), batch.source_bytes());
         }
     });
     let write = async {
         writer
-            .write(&table.table, &columns, counted)
+            .write(&table.table, &columns, load, counted)
             .await
             .map_err(Error::from)
     };
@@ -240,7 +322,6 @@ where
             written: confirmed,
         });
     }
-    progress.finish();
     Ok(streamed)
 }
 

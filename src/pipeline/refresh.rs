@@ -127,7 +127,7 @@ where
         // 3. The shadow, and every table's rows into it.
         target.create_shadow(&schema).await?;
         enter(options, "copying").await;
-        let moved = copy_all::<E>(&plan, &snapshot, &target, &key, options, idle).await?;
+        let moved = copy_all::<E>(&plan, &mut snapshot, &target, &key, options, idle).await?;
         // Nothing reads the source after the copy but the checks of some engines and the
         // leak check: otherwise its locks are released now.
         let source = if <E::Target as Target<E>>::CHECKS_READ_SOURCE || target_config.verify {

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::{Error, Mysql, catalog, ident, qualified, raw_field, safe};
 use crate::catalog::{Column, Table};
 use crate::engine::cells::CellSender;
-use crate::engine::{self, Streamed, TableRead, WriteError};
+use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 
 /// The most placeholders one prepared statement may have.
@@ -37,7 +37,7 @@ impl engine::Reader<Mysql> for Reader {
         read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
-        let TableRead { table, columns } = read;
+        let TableRead { table, columns, .. } = read;
         let name = &table.name.name;
         let from = &self.database;
         let bytes: Vec<bool> = columns
@@ -114,6 +114,7 @@ impl engine::Writer<Mysql> for ShadowWriter {
         &mut self,
         table: &Table,
         columns: &[&Column],
+        _load: Load,
         batches: S,
     ) -> Result<u64, WriteError<X>>
     where

@@ -8,9 +8,9 @@ use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
 
 use super::sql::{column_list, qualified, safe};
-use super::{Error, Postgres, SchemaMap, SnapshotReader};
+use super::{Error, Postgres, SchemaMap, SnapshotReader, split};
 use crate::catalog::{Column, Table, TableName};
-use crate::engine::{self, Streamed, TableRead, WriteError};
+use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::CopyText;
 
 /// Rows are sent on in batches of about this many bytes: large enough that per-batch
@@ -23,10 +23,16 @@ impl engine::Reader<Postgres> for SnapshotReader {
         read: TableRead<'_>,
         out: mpsc::Sender<CopyText>,
     ) -> Result<Streamed, engine::Error> {
-        let TableRead { table, columns } = read;
+        let TableRead {
+            table,
+            columns,
+            part,
+        } = read;
         let name = &table.name;
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        let mut rows_out = self.copy_out(name, &names, table.partitioned).await?;
+        let mut rows_out = self
+            .copy_out_sql(&split::copy_sql(table, &names, part), name)
+            .await?;
         let mut batch = BytesMut::with_capacity(BATCH_BYTES);
         let mut batch_rows = 0;
         let mut streamed = Streamed::default();
@@ -78,11 +84,14 @@ impl engine::Writer<Postgres> for ShadowWriter {
     /// Loads with `TRUNCATE` + `COPY ... FREEZE` in one transaction: the rows are written
     /// frozen, visible to every snapshot, so a transaction that began before the swap finds
     /// the new tables full rather than empty. PostgreSQL refuses FREEZE on a partitioned
-    /// table; those load without it.
+    /// table, and only the transaction that emptied a table may freeze rows into it, so a
+    /// partitioned table and a piece of a table cut into several ([`Load::Shared`]) load
+    /// without it, each piece committing on its own.
     async fn write<S, X>(
         &mut self,
         table: &Table,
         columns: &[&Column],
+        load: Load,
         batches: S,
     ) -> Result<u64, WriteError<X>>
     where
@@ -92,7 +101,7 @@ impl engine::Writer<Postgres> for ShadowWriter {
         let name = &table.name;
         let shadow = self.map.shadow_table(name);
         let conn = &mut self.conn;
-        let freeze = !table.partitioned;
+        let freeze = load == Load::Alone && !table.partitioned;
         if freeze {
             let begin = format!("BEGIN; TRUNCATE {}", qualified(&shadow));
             sqlx::raw_sql(safe(begin))

@@ -14,6 +14,7 @@ mod hook;
 mod locked;
 mod schema_map;
 pub mod source;
+mod split;
 pub mod sql;
 mod swap;
 pub mod target;

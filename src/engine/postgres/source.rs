@@ -9,10 +9,10 @@ use super::catalog::{self, ServerIdentity};
 use super::dump::{Section, pg_dump_schema};
 use super::dump_rewrite::rewrite_dump;
 use super::sql::{column_list, literal, qualified, safe};
-use super::{Endpoint, Error, Postgres, Schema, SchemaMap, Side};
+use super::{Endpoint, Error, Postgres, Schema, SchemaMap, Side, split};
 use crate::catalog::{Column, Table, TableName};
 use crate::config::Config;
-use crate::engine::{self, Purpose, SourceCatalog};
+use crate::engine::{self, Part, Purpose, SourceCatalog, Split};
 
 /// A source connection before the snapshot: it marks itself so a target can recognise it,
 /// lists what is there, and then becomes the [`Snapshot`].
@@ -252,6 +252,11 @@ impl engine::Snapshot<Postgres> for Snapshot {
         })
     }
 
+    /// Ranges of heap pages (`ctid`), partition by partition for a partitioned table.
+    async fn split(&mut self, table: &Table, split: Split) -> Result<Vec<Part>, engine::Error> {
+        Ok(split::split(self.conn(), table, split).await?)
+    }
+
     fn readers(&self) -> usize {
         usize::MAX
     }
@@ -286,8 +291,18 @@ impl SnapshotReader {
             column_list(columns.iter().copied()),
             qualified(table)
         );
+        self.copy_out_sql(&sql, table).await
+    }
+
+    /// Streams the rows of `sql` (a `COPY ... TO STDOUT` that reads `table`), one item
+    /// per row.
+    pub(super) async fn copy_out_sql(
+        &mut self,
+        sql: &str,
+        table: &TableName,
+    ) -> Result<BoxStream<'_, sqlx::Result<Bytes>>, Error> {
         self.conn
-            .copy_out_raw(&sql)
+            .copy_out_raw(sql)
             .await
             .map_err(Error::query(format!("reading {table}")))
     }

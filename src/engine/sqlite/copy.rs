@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{Error, Sqlite, blocking, ident};
 use crate::catalog::Column;
-use crate::engine::{self, Streamed, TableRead, WriteError};
+use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 
 /// Rows a batch on its way holds.
@@ -62,7 +62,7 @@ impl engine::Reader<Sqlite> for Reader {
         read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
-        let TableRead { table, columns } = read;
+        let TableRead { table, columns, .. } = read;
         let name = table.name.name.clone();
         let select = format!("SELECT {} FROM {}", column_list(columns), ident(&name));
         let width = columns.len();
@@ -112,6 +112,7 @@ impl engine::Writer<Sqlite> for FileWriter {
         &mut self,
         table: &crate::catalog::Table,
         columns: &[&Column],
+        _load: Load,
         batches: S,
     ) -> Result<u64, WriteError<X>>
     where
