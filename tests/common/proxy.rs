@@ -1,8 +1,13 @@
 //! A TCP proxy between lethe and a server, for fault tests: it forwards bytes until the
 //! test makes it stall (it stops forwarding but keeps every connection open, as a stuck
-//! network or middlebox does) or cuts it (it closes every connection at once).
+//! network or middlebox does) or cuts it (it closes every connection at once). It
+//! starts paced: it forwards at most a small chunk per millisecond each way until it is first cut, so that
+//! a copy through it lasts long enough for a test to act in its middle on any machine.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,6 +19,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     stall: watch::Sender<bool>,
     cut: watch::Sender<u64>,
+    paced: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -22,7 +28,14 @@ impl Proxy {
     /// Listens on a free port of 127.0.0.1 and forwards every connection to `server`, on
     /// a thread and runtime of its own, so that a test blocked on a `lethe` it runs
     /// cannot stop the proxy lethe talks through.
+    ///
+    /// It starts paced, at about 4 MB/s each way per connection, until the first
+    /// [`Proxy::cut`]: a copy of a few MB through it then takes seconds however fast the
+    /// machine (the fault lands in its middle, never after its end), and the next run
+    /// after the fault goes at full speed.
     pub fn start(server: SocketAddr) -> Self {
+        let paced = Arc::new(AtomicBool::new(true));
+        let pacing = Arc::clone(&paced);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("the proxy cannot listen: {e}"));
         listener
@@ -46,6 +59,7 @@ impl Proxy {
                 let accept = async {
                     while let Ok((client, _)) = listener.accept().await {
                         let (stall_rx, cut_rx) = (stall_rx.clone(), cut_rx.clone());
+                        let pacing = Arc::clone(&pacing);
                         tokio::spawn(async move {
                             // A connection opened while stalled reaches nothing until released.
                             let mut waiting = stall_rx.clone();
@@ -55,7 +69,7 @@ impl Proxy {
                             let Ok(server) = TcpStream::connect(server).await else {
                                 return;
                             };
-                            pipe(client, server, stall_rx, cut_rx).await;
+                            pipe(client, server, stall_rx, cut_rx, pacing).await;
                         });
                     }
                 };
@@ -70,6 +84,7 @@ impl Proxy {
             addr,
             stall,
             cut,
+            paced,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -92,6 +107,7 @@ impl Proxy {
 
     /// Closes every connection open now (new ones are forwarded), and forwards again.
     pub fn cut(&self) {
+        self.paced.store(false, Ordering::Relaxed);
         self.cut.send_modify(|n| *n += 1);
         let _ = self.stall.send(false);
     }
@@ -116,11 +132,12 @@ async fn pipe(
     server: TcpStream,
     stall: watch::Receiver<bool>,
     mut cut: watch::Receiver<u64>,
+    paced: Arc<AtomicBool>,
 ) {
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = forward(client_read, server_write, stall.clone());
-    let down = forward(server_read, client_write, stall);
+    let up = forward(client_read, server_write, stall.clone(), Arc::clone(&paced));
+    let down = forward(server_read, client_write, stall, paced);
     cut.mark_unchanged();
     tokio::select! {
         _ = up => {}
@@ -133,6 +150,7 @@ async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut stall: watch::Receiver<bool>,
+    paced: Arc<AtomicBool>,
 ) {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -140,8 +158,10 @@ async fn forward(
         if stall.wait_for(|s| !*s).await.is_err() {
             return;
         }
+        let pace = paced.load(Ordering::Relaxed);
+        let chunk = if pace { PACED_CHUNK } else { buffer.len() };
         let n = tokio::select! {
-            read = from.read(&mut buffer) => match read {
+            read = from.read(&mut buffer[..chunk]) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             },
@@ -150,5 +170,11 @@ async fn forward(
         if to.write_all(&buffer[..n]).await.is_err() {
             return;
         }
+        if pace {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
+
+/// What a paced proxy forwards each way per millisecond at most.
+const PACED_CHUNK: usize = 4 * 1024;
