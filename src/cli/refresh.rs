@@ -10,7 +10,7 @@ use lethe::audit::{AuditLog, RunEnd, RunStart, Trigger};
 use lethe::config::Config;
 use lethe::daemon::client::{Client, ClientError, TOKEN_VAR};
 use lethe::daemon::{ProgressView, RunStatus};
-use lethe::pipeline::{self, RefreshOptions};
+use lethe::pipeline::{self, Pieces, RefreshOptions};
 
 /// How often `--via` asks the daemon how the run goes.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -37,8 +37,9 @@ pub struct Args {
     /// the API token is read from LETHE_API_TOKEN. Needs no lethe.toml.
     #[arg(long, value_name = "URL", conflicts_with = "jobs")]
     pub via: Option<String>,
-    /// The smallest piece, in KiB on disk, that a big table is cut into so several jobs
-    /// copy it at once (hidden: for benchmarks and tests).
+    /// Cut every table of twice this many KiB on disk or more into pieces that several
+    /// jobs copy at once, instead of only a table bigger than one job's share (hidden: for
+    /// benchmarks and tests).
     #[arg(long, value_name = "KIB", hide = true)]
     min_piece_kb: Option<u64>,
 }
@@ -63,7 +64,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
         RefreshOptions::new(jobs, !args.no_progress && std::io::stderr().is_terminal());
     options.run = Some(format!("run {id}"));
     if let Some(kib) = args.min_piece_kb {
-        options.min_piece_bytes = kib.saturating_mul(1024);
+        options.pieces = Pieces::AtLeast(kib.saturating_mul(1024));
     }
     // Ctrl-C (or SIGTERM) before the swap drops the half-built copy, leaving the live one.
     let cancel = options.cancel.clone();

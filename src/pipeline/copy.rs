@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::Error;
-use super::options::RefreshOptions;
+use super::options::{MIN_PIECE_BYTES, Pieces, RefreshOptions};
 use super::progress::{Progress, TableProgress};
 use crate::catalog::Column;
 use crate::engine::{Engine, Load, Part, Reader, Snapshot, Split, TableRead, Target, Writer};
@@ -67,17 +67,13 @@ where
         .max(1)
         .min(snapshot.readers())
         .min(target.writers());
-    let split = Split {
-        pieces: most,
-        min_bytes: options.min_piece_bytes,
-    };
+    let total: u64 = order.iter().map(|&i| plan.tables[i].table.size_bytes).sum();
     let mut queue: VecDeque<Job> = VecDeque::new();
     for index in order {
         let table = &plan.tables[index];
-        let parts = if most > 1 {
-            snapshot.split(&table.table, split).await?
-        } else {
-            vec![Part::WHOLE]
+        let parts = match cut(options.pieces, table.table.size_bytes, total, most) {
+            Some(split) => snapshot.split(&table.table, split).await?,
+            None => vec![Part::WHOLE],
         };
         let load = if parts.len() > 1 {
             info!(table = %table.table.name, pieces = parts.len(), "copying in pieces");
@@ -188,6 +184,31 @@ where
         }
     }
     Ok(tables)
+}
+
+/// How finely to cut a table of `size` bytes, of `total` bytes copied on `workers`
+/// workers, or `None` to copy it whole.
+fn cut(pieces: Pieces, size: u64, total: u64, workers: usize) -> Option<Split> {
+    if workers < 2 {
+        return None;
+    }
+    match pieces {
+        Pieces::AtLeast(min_bytes) => Some(Split {
+            pieces: workers,
+            min_bytes,
+        }),
+        Pieces::Balanced => {
+            let share = total / u64::try_from(workers).unwrap_or(u64::MAX);
+            if size <= share || size < 2 * MIN_PIECE_BYTES {
+                return None;
+            }
+            let wanted = size.div_ceil(share.max(1));
+            Some(Split {
+                pieces: usize::try_from(wanted).map_or(workers, |n| n.min(workers)),
+                min_bytes: MIN_PIECE_BYTES,
+            })
+        }
+    }
 }
 
 /// One piece of a table waiting for a worker.
@@ -367,4 +388,37 @@ fn receiver_stream<T: Send + 'static>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1024 * 1024;
+
+    #[test]
+    fn balanced_cuts_only_a_table_bigger_than_a_workers_share() {
+        // The bench at scale 1: the biggest table is a third of the data, 2 workers.
+        assert_eq!(cut(Pieces::Balanced, 490 * MB, 1450 * MB, 2), None);
+        // One table is most of the data: cut into just enough pieces, at most the workers.
+        let big = cut(Pieces::Balanced, 900 * MB, 1000 * MB, 4);
+        assert_eq!(big.map(|s| s.pieces), Some(4));
+        let some = cut(Pieces::Balanced, 600 * MB, 1000 * MB, 4);
+        assert_eq!(some.map(|s| s.pieces), Some(3));
+        // Too small to be worth it, however unbalanced; one worker never cuts.
+        assert_eq!(cut(Pieces::Balanced, 20 * MB, 21 * MB, 2), None);
+        assert_eq!(cut(Pieces::Balanced, 900 * MB, 1000 * MB, 1), None);
+    }
+
+    #[test]
+    fn at_least_cuts_every_table_it_is_given() {
+        let split = cut(Pieces::AtLeast(128 * 1024), MB, 100 * MB, 4);
+        assert_eq!(
+            split,
+            Some(Split {
+                pieces: 4,
+                min_bytes: 128 * 1024
+            })
+        );
+    }
 }

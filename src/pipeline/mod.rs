@@ -12,7 +12,7 @@ mod refresh;
 mod rollback;
 
 pub use leak_check::LeakCheck;
-pub use options::{MIN_PIECE_BYTES, RefreshOptions};
+pub use options::{MIN_PIECE_BYTES, Pieces, RefreshOptions};
 pub use pause::PAUSE_VAR;
 pub use planned::{PlanOnly, Planned, plan_only, planned};
 pub use progress::{LiveProgress, ProgressSnapshot};

@@ -25,18 +25,30 @@ pub struct RefreshOptions {
     /// The run's name in the run history (`run 12`): the target's lock carries it, so a
     /// run that finds the target held can say which run holds it.
     pub run: Option<String>,
-    /// The smallest piece of a table worth its own reader and writer, in bytes on disk:
-    /// a table is cut into at most `jobs` pieces, none smaller ([`MIN_PIECE_BYTES`] by
-    /// default). A table in one piece loads alone (with `COPY FREEZE` on PostgreSQL).
-    pub min_piece_bytes: u64,
+    /// Which tables are cut into pieces that several workers copy at once.
+    pub pieces: Pieces,
 }
 
-/// The default [`RefreshOptions::min_piece_bytes`]: a piece still takes most of a second
-/// to copy (at the 20-30 MB/s one worker masks), so its extra connections and statements
-/// cost nothing next to it, and only tables of twice this or more are cut: those that
-/// would keep one worker busy while the others wait at the end of the copy. Measured on
-/// the bench (benches/README.md): cutting its two biggest tables (49 and 23 MB of COPY
-/// text) made the copy stage about 15 % shorter, despite the loads without `FREEZE`.
+/// Which tables a refresh cuts into pieces. A table in one piece loads alone, with
+/// `COPY FREEZE` on PostgreSQL (its rows visible to every snapshot, see the README on
+/// what open sessions see during the swap); a table in pieces loads without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pieces {
+    /// Only a table bigger than one worker's fair share of the whole copy (all copied
+    /// bytes / jobs), into just enough pieces for each to be at most that share and none
+    /// under [`MIN_PIECE_BYTES`]: the table that would otherwise keep one worker busy long
+    /// after the others ran out of work. Every other table keeps `FREEZE`. On the bench,
+    /// whose biggest table is a third of the data, cutting every table of 32 MiB or more
+    /// was no faster at scale 1 on 2 cores and made the index step slower (benches/README.md).
+    Balanced,
+    /// Every table of twice this many bytes or more, into at most `jobs` pieces none
+    /// smaller: for tests and benchmarks (`refresh --min-piece-kb`).
+    AtLeast(u64),
+}
+
+/// The smallest piece [`Pieces::Balanced`] cuts: a piece still takes most of a second to
+/// copy (at the 20-30 MB/s one worker masks), so its extra connections and statements
+/// cost nothing next to it.
 pub const MIN_PIECE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl RefreshOptions {
@@ -50,7 +62,7 @@ impl RefreshOptions {
             cancel: CancellationToken::new(),
             live: Arc::default(),
             run: None,
-            min_piece_bytes: MIN_PIECE_BYTES,
+            pieces: Pieces::Balanced,
         }
     }
 }
