@@ -151,10 +151,26 @@ impl Browser {
             .map_or(0, |all| all.len())
     }
 
+    /// The first element matching `css`, waiting for it while a page loads (after a click
+    /// that navigates, the old page can still be the one shown for a moment).
+    async fn element(&self, css: &str) -> Result<fantoccini::elements::Element, String> {
+        match self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .every(Duration::from_millis(50))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => Ok(element),
+            Err(e) => Err(format!("{e}\n{}", self.source().await)),
+        }
+    }
+
     async fn click(&self, css: &str) {
-        let element = match self.client.find(Locator::Css(css)).await {
+        let element = match self.element(css).await {
             Ok(element) => element,
-            Err(e) => panic!("no {css} on the page: {e}\n{}", self.source().await),
+            Err(e) => panic!("no {css} on the page: {e}"),
         };
         element
             .click()
@@ -164,9 +180,9 @@ impl Browser {
 
     /// Signs in with `token` on the login form the page shows now.
     async fn sign_in(&self, token: &str) {
-        let field = match self.client.find(Locator::Css("input[name=token]")).await {
+        let field = match self.element("input[name=token]").await {
             Ok(field) => field,
-            Err(e) => panic!("no login form: {e}\n{}", self.source().await),
+            Err(e) => panic!("no login form: {e}"),
         };
         field
             .send_keys(token)
