@@ -93,6 +93,9 @@ pub struct Table {
     pub partition_of: Option<TableName>,
     /// Whether this is a partitioned (parent) table that holds no rows itself.
     pub partitioned: bool,
+    /// The primary key's columns in key order (empty when the table has none): a subset
+    /// samples and orders rows by it, and a table in a foreign-key cycle is walked by it.
+    pub primary_key: Vec<String>,
 }
 
 impl Table {
@@ -100,4 +103,20 @@ impl Table {
     pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
     }
+}
+
+/// A foreign key between two copied tables: what a subset follows so that every row it
+/// copies finds the rows it references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The constraint's name, for messages.
+    pub name: String,
+    /// The referencing (child) table.
+    pub table: TableName,
+    /// Its columns, in key order.
+    pub columns: Vec<String>,
+    /// The referenced (parent) table.
+    pub referenced: TableName,
+    /// The referenced columns, in the same order as [`ForeignKey::columns`].
+    pub referenced_columns: Vec<String>,
 }

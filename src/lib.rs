@@ -16,4 +16,5 @@ pub mod rows;
 pub mod rules;
 pub mod scan;
 pub mod schedule;
+pub mod subset;
 pub mod verify;

@@ -38,7 +38,7 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, Failure> {
     // Profiles share most rules: a problem of the default rules shows once, unsuffixed.
     let mut in_default = BTreeSet::new();
     for (profile, rules) in &loaded {
-        let found = pipeline::plan_only(config, rules).await?.problems;
+        let found = pipeline::plan_only(config, rules, None).await?.problems;
         let raw = found
             .bad_rules
             .into_iter()
@@ -63,6 +63,20 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, Failure> {
                 Some(_) if in_default.contains(&problem) => {}
                 Some(name) => problems.push(format!("{problem} (profile {name})")),
             }
+        }
+    }
+
+    // Each subset against the source: unknown tables, `where`s the source refuses.
+    for (name, target) in config.targets.iter().filter(|(_, t)| !t.subset.is_empty()) {
+        let Some((_, rules)) = loaded.iter().find(|(p, _)| **p == target.profile) else {
+            continue;
+        };
+        match pipeline::plan_only(config, rules, Some(name)).await {
+            Ok(_) => {}
+            Err(pipeline::Error::Config(errors)) => {
+                problems.extend(errors.0.iter().map(ToString::to_string));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
 

@@ -21,7 +21,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
         .map_err(lethe::config::ConfigErrors::from)?;
     let profile = target.profile.as_deref();
     let rules = lethe::rules::RuleSet::load(&config.masking.rules_dir, profile)?;
-    let planned = pipeline::plan_only(config, &rules).await?;
+    let planned = pipeline::plan_only(config, &rules, Some(&args.target)).await?;
     println!(
         "plan for target `{}`, profile `{}` ({} source schemas: {})",
         args.target,
@@ -38,7 +38,13 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
             );
             continue;
         }
-        println!("\n{name}  (~{} rows)", table.table.estimated_rows);
+        match planned.subset.as_ref().and_then(|s| s.tables.get(name)) {
+            Some(chosen) => println!(
+                "\n{name}  (~{} of ~{} rows)  subset: {}",
+                chosen.estimate, table.table.estimated_rows, chosen.why
+            ),
+            None => println!("\n{name}  (~{} rows)", table.table.estimated_rows),
+        }
         let width = table
             .columns
             .iter()

@@ -6,10 +6,12 @@
 
 mod env;
 mod location;
+mod subset;
 mod timeouts;
 
 pub use env::{EnvError, interpolate, interpolate_with, read_secret_file};
 pub use location::{ConfigError, ConfigErrors, Location};
+pub use subset::{Dangling, Select, Subset, SubsetEntry, WhereText};
 pub use timeouts::Timeouts;
 
 use std::collections::BTreeMap;
@@ -105,6 +107,8 @@ pub struct TargetConfig {
     /// How long the target's connections, statements and streams may wait, and how long a
     /// run waits for another run's lock on it.
     pub timeouts: Timeouts,
+    /// The slice of production this target gets; empty: all of it.
+    pub subset: Subset,
 }
 
 /// One `after_refresh` SQL file.
@@ -191,6 +195,8 @@ struct RawTarget {
     statement_timeout: Option<Spanned<String>>,
     lock_wait: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    subset: BTreeMap<String, Spanned<subset::RawEntry>>,
 }
 
 #[derive(Deserialize)]
@@ -335,6 +341,7 @@ impl Config {
                 text,
                 &mut target_errors,
             );
+            let subset = subset::subset(&t.subset, name, file, text, &mut target_errors);
             targets.insert(
                 name.clone(),
                 TargetConfig {
@@ -344,6 +351,7 @@ impl Config {
                     verify: t.verify,
                     profile,
                     timeouts,
+                    subset,
                 },
             );
         }

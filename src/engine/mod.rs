@@ -30,9 +30,10 @@ use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
-use crate::catalog::{Column, Table, TableName};
+use crate::catalog::{Column, ForeignKey, Table, TableName};
 use crate::config::{Config, TargetConfig};
 use crate::rows::Batch;
+use crate::subset::{Dialect, Selection};
 
 /// Which engine a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,8 @@ pub trait Engine: Sized + Send + Sync + 'static {
     type Writer: Writer<Self>;
     /// Rows on their way from a reader to a writer.
     type Batch: Batch;
+    /// The engine's SQL, for the queries of a subset.
+    const DIALECT: &'static dyn Dialect;
 }
 
 /// Why a snapshot is opened: a plan only reads the catalog; a refresh also locks the
@@ -126,6 +129,8 @@ pub struct SourceCatalog {
     pub tables: Vec<Table>,
     /// The copied schemas (PostgreSQL schemas; the database for MySQL; `main` for SQLite).
     pub schemas: Vec<String>,
+    /// The foreign keys between tables of the copied schemas, which a subset follows.
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 /// The source, read-only, at one instant. No method writes: "production is read-only"
@@ -175,11 +180,29 @@ pub trait Snapshot<E: Engine>: Sized + Send + Sync {
         async { Ok(vec![Part::WHOLE]) }
     }
 
+    /// How many rows of `table` `condition` (a subset's `where`) chooses, as the source
+    /// estimates it. A condition the source refuses (it does not parse, names an unknown
+    /// column) is `Ok(Err(refusal))`; the snapshot stays usable.
+    fn estimate(
+        &mut self,
+        table: &Table,
+        condition: &str,
+    ) -> impl Future<Output = Result<Result<u64, Refusal>, Error>> + Send;
+
     /// Opens a reader that sees exactly this snapshot.
     fn reader(&self) -> impl Future<Output = Result<E::Reader, Error>> + Send;
 
     /// Ends the snapshot (and releases what it holds on the source).
     fn close(self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Why the source refused a subset's condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The source's message.
+    pub message: String,
+    /// The character of the condition it points at (0-based), when it says.
+    pub offset: Option<usize>,
 }
 
 /// What a reader streamed out of one table.
@@ -242,6 +265,8 @@ pub struct TableRead<'a> {
     /// The piece of the table to read: only ever one that this engine's
     /// [`Snapshot::split`] made ([`Part::WHOLE`] for an engine that never splits).
     pub part: &'a Part,
+    /// The rows a subset copies (with `part` always whole); `None` reads every row.
+    pub selection: Option<&'a Selection>,
 }
 
 /// How a writer loads one piece: alone (the table's only piece, so the engine may load

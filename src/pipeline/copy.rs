@@ -25,6 +25,7 @@ use crate::mask::MaskingKey;
 use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
 use crate::report::TableMoved;
 use crate::rows::Batch;
+use crate::subset::{Selection, SubsetPlan};
 
 /// Batches waiting between the reader and the masking stage, per table.
 const CHANNEL_DEPTH: usize = 4;
@@ -47,6 +48,7 @@ pub(super) struct Idle {
 /// moved, in plan order (skipped tables with 0 rows).
 pub(super) async fn copy_all<E>(
     plan: &Arc<Plan>,
+    subset: Option<&SubsetPlan>,
     snapshot: &mut E::Snapshot,
     target: &E::Target,
     key: &Arc<MaskingKey>,
@@ -71,10 +73,14 @@ where
     let mut queue: VecDeque<Job> = VecDeque::new();
     for index in order {
         let table = &plan.tables[index];
+        let chosen = subset.and_then(|s| s.tables.get(&table.table.name));
+        let selection = chosen.and_then(|c| c.selection.clone());
+        // A subsetted table is read by its one query, whole.
         let parts = match cut(options.pieces, table.table.size_bytes, total, most) {
-            Some(split) => snapshot.split(&table.table, split).await?,
-            None => vec![Part::WHOLE],
+            Some(split) if selection.is_none() => snapshot.split(&table.table, split).await?,
+            _ => vec![Part::WHOLE],
         };
+        let estimate = chosen.map_or(table.table.estimated_rows, |c| c.estimate);
         let load = if parts.len() > 1 {
             info!(table = %table.table.name, pieces = parts.len(), "copying in pieces");
             Load::Shared
@@ -85,9 +91,7 @@ where
             .masks_anything()
             .then(|| Arc::new(RowTransform::new(table, Arc::clone(key))));
         let copy = Arc::new(TableCopy {
-            bar: std::sync::Mutex::new(
-                progress.table(&table.table.name.to_string(), table.table.estimated_rows),
-            ),
+            bar: std::sync::Mutex::new(progress.table(&table.table.name.to_string(), estimate)),
             left: AtomicUsize::new(parts.len()),
             started: OnceLock::new(),
             rows: AtomicU64::new(0),
@@ -96,6 +100,7 @@ where
         queue.extend(parts.into_iter().map(|part| Job {
             index,
             part,
+            selection: selection.clone(),
             load,
             transform: transform.clone(),
             copy: Arc::clone(&copy),
@@ -135,6 +140,7 @@ where
                     Piece {
                         table,
                         part: &job.part,
+                        selection: job.selection.as_deref(),
                         load: job.load,
                         transform: job.transform.clone(),
                     },
@@ -215,6 +221,7 @@ fn cut(pieces: Pieces, size: u64, total: u64, workers: usize) -> Option<Split> {
 struct Job {
     index: usize,
     part: Part,
+    selection: Option<Arc<Selection>>,
     load: Load,
     transform: Option<Arc<RowTransform>>,
     copy: Arc<TableCopy>,
@@ -237,6 +244,7 @@ struct TableCopy {
 struct Piece<'a> {
     table: &'a TablePlan,
     part: &'a Part,
+    selection: Option<&'a Selection>,
     load: Load,
     transform: Option<Arc<RowTransform>>,
 }
@@ -260,6 +268,7 @@ where
     let Piece {
         table,
         part,
+        selection,
         load,
         transform,
     } = piece;
@@ -272,6 +281,7 @@ where
                     table: &table.table,
                     columns: &columns,
                     part,
+                    selection,
                 },
                 tx,
             )

@@ -10,6 +10,7 @@ mod planned;
 pub mod progress;
 mod refresh;
 mod rollback;
+mod subsetting;
 
 pub use leak_check::LeakCheck;
 pub use options::{MIN_PIECE_BYTES, Pieces, RefreshOptions};

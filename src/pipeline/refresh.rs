@@ -16,6 +16,7 @@ use super::leak_check::{self, LeakCheck};
 use super::options::RefreshOptions;
 use super::pause;
 use super::planned::{Planned, planned};
+use super::subsetting::subset_plan;
 use crate::config::{Config, ConfigError, ConfigErrors, HookFile, Location, TargetConfig};
 use crate::engine::{
     self, Engine, Holder, HookError, Kind, Purpose, Snapshot, Target, with_engine,
@@ -88,10 +89,29 @@ where
         plan,
         problems,
         schemas,
-        snapshot,
+        foreign_keys,
+        mut snapshot,
     } = tokio::select! {
         planned = planned::<E>(config, &rules, Purpose::Refresh) => planned?,
         () = options.cancel.cancelled() => return Err(Error::Cancelled),
+    };
+    // The subset: its entries and `where`s are checked by the source before anything
+    // is written, and every table gets the query of its rows.
+    let subset = match subset_plan::<E>(
+        config,
+        target_name,
+        target_config,
+        &plan,
+        &foreign_keys,
+        &mut snapshot,
+    )
+    .await
+    {
+        Ok(subset) => subset,
+        Err(error) => {
+            let _ = snapshot.close().await;
+            return Err(error);
+        }
     };
     // 2. The target, locked for this run: a target that is the source is refused first,
     // then anything the rules do not cover, before anything is written.
@@ -102,7 +122,6 @@ where
         return Err(problems.into());
     }
     let plan = Arc::new(plan);
-    let mut snapshot = snapshot;
     let tables: Vec<_> = plan.tables.iter().map(|t| &t.table).collect();
     enter(options, "schema").await;
     let schema = match snapshot.schema(config, &tables).await {
@@ -127,7 +146,16 @@ where
         // 3. The shadow, and every table's rows into it.
         target.create_shadow(&schema).await?;
         enter(options, "copying").await;
-        let moved = copy_all::<E>(&plan, &mut snapshot, &target, &key, options, idle).await?;
+        let moved = copy_all::<E>(
+            &plan,
+            subset.as_ref(),
+            &mut snapshot,
+            &target,
+            &key,
+            options,
+            idle,
+        )
+        .await?;
         // Nothing reads the source after the copy but the checks of some engines and the
         // leak check: otherwise its locks are released now.
         let source = if <E::Target as Target<E>>::CHECKS_READ_SOURCE || target_config.verify {

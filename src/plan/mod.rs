@@ -325,7 +325,11 @@ fn check_rule(rule: &Rule, column: &Column) -> Result<(), String> {
     }
 }
 
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate closest to `name` (a typo's likely meaning), if one is close enough.
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= 3)
@@ -363,6 +367,7 @@ mod tests {
             size_bytes: 0,
             partition_of: parent.map(|(s, n)| TableName::new(s, n)),
             partitioned: false,
+            primary_key: Vec::new(),
         }
     }
 
@@ -437,6 +442,7 @@ mod tests {
         let tables = vec![
             Table {
                 partitioned: true,
+                primary_key: Vec::new(),
                 ..table("public", "m", vec![column("id", false)], None)
             },
             table(

@@ -458,6 +458,7 @@ mod tests {
             size_bytes: 0,
             partition_of: None,
             partitioned: false,
+            primary_key: Vec::new(),
         }
     }
 
@@ -564,6 +565,7 @@ mod tests {
             size_bytes: 0,
             partition_of: None,
             partitioned: false,
+            primary_key: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(

@@ -111,6 +111,16 @@ pub async fn tables(conn: &mut MySqlConnection, database: &str) -> Result<Vec<Ta
         "reading the source unique keys",
     )
     .await?;
+    let primary = text_rows(
+        conn,
+        &format!(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+             WHERE TABLE_SCHEMA = {db} AND INDEX_NAME = 'PRIMARY'
+             ORDER BY TABLE_NAME, SEQ_IN_INDEX"
+        ),
+        "reading the source primary keys",
+    )
+    .await?;
     let field =
         |row: &[Option<String>], i: usize| row.get(i).cloned().flatten().unwrap_or_default();
     let mut tables = Vec::with_capacity(listed.len());
@@ -152,6 +162,11 @@ pub async fn tables(conn: &mut MySqlConnection, database: &str) -> Result<Vec<Ta
             size_bytes: field(row, 2).parse().unwrap_or(rows),
             partition_of: None,
             partitioned: false,
+            primary_key: primary
+                .iter()
+                .filter(|p| field(p, 0) == name)
+                .map(|p| field(p, 1))
+                .collect(),
         });
     }
     Ok(tables)
@@ -231,6 +246,17 @@ pub async fn schema(
             });
         }
     }
+    schema.foreign_keys = foreign_keys(conn, database).await?;
+    Ok(schema)
+}
+
+/// The foreign keys between tables of `database`, each with its columns in key order.
+pub async fn foreign_keys(
+    conn: &mut MySqlConnection,
+    database: &str,
+) -> Result<Vec<ForeignKey>, Error> {
+    let db = literal(database);
+    let mut found: Vec<ForeignKey> = Vec::new();
     let keys = text_rows(
         conn,
         &format!(
@@ -245,12 +271,12 @@ pub async fn schema(
     .await?;
     for row in &keys {
         let f = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-        match schema.foreign_keys.last_mut() {
+        match found.last_mut() {
             Some(key) if key.table == f(1) && key.name == f(0) => {
                 key.columns.push(f(2));
                 key.referenced_columns.push(f(4));
             }
-            _ => schema.foreign_keys.push(ForeignKey {
+            _ => found.push(ForeignKey {
                 name: f(0),
                 table: f(1),
                 columns: vec![f(2)],
@@ -259,7 +285,20 @@ pub async fn schema(
             }),
         }
     }
-    Ok(schema)
+    Ok(found)
+}
+
+impl ForeignKey {
+    /// The key as the engine-neutral catalog names it, for a subset to follow.
+    pub fn in_catalog(&self, database: &str) -> crate::catalog::ForeignKey {
+        crate::catalog::ForeignKey {
+            name: self.name.clone(),
+            table: TableName::new(database, self.table.clone()),
+            columns: self.columns.clone(),
+            referenced: TableName::new(database, self.referenced.clone()),
+            referenced_columns: self.referenced_columns.clone(),
+        }
+    }
 }
 
 /// The statement without its `DEFINER=` clause: the source's accounts need not exist

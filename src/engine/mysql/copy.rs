@@ -9,7 +9,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::MySqlConnection;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Error, Mysql, catalog, ident, qualified, raw_field, safe};
+use super::{Error, Mysql, MysqlDialect, catalog, ident, qualified, raw_field, safe};
 use crate::catalog::{Column, Table};
 use crate::engine::cells::CellSender;
 use crate::engine::{self, Load, Streamed, TableRead, WriteError};
@@ -37,18 +37,20 @@ impl engine::Reader<Mysql> for Reader {
         read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
-        let TableRead { table, columns, .. } = read;
+        let TableRead {
+            table,
+            columns,
+            selection,
+            ..
+        } = read;
         let name = &table.name.name;
         let from = &self.database;
         let bytes: Vec<bool> = columns
             .iter()
             .map(|c| catalog::is_bytes(&c.type_name))
             .collect();
-        let select = format!(
-            "SELECT {} FROM {}",
-            column_list(columns),
-            qualified(from, name)
-        );
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let select = crate::subset::select_sql(&MysqlDialect, &table.name, &names, selection);
         let mut conn = self.conn.lock().await;
         let mut stream = sqlx::raw_sql(safe(select)).fetch(&mut *conn);
         let mut out = CellSender::new(

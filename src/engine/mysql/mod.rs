@@ -20,10 +20,12 @@
 
 pub mod catalog;
 mod copy;
+mod dialect;
 mod locked;
 mod snapshot;
 
 pub use copy::{Reader, ShadowWriter};
+pub use dialect::MysqlDialect;
 pub use locked::LockedTarget;
 pub use snapshot::{ShadowSchema, Snapshot};
 
@@ -103,6 +105,7 @@ impl Engine for Mysql {
     type Target = LockedTarget;
     type Writer = ShadowWriter;
     type Batch = Cells;
+    const DIALECT: &'static dyn crate::subset::Dialect = &MysqlDialect;
 }
 
 /// A server and the database lethe reads or replaces on it.

@@ -7,7 +7,9 @@ use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::Error;
-use crate::catalog::{Column, Table, TableName, TypeKind};
+use super::sql::qualified;
+use crate::catalog::{Column, ForeignKey, Table, TableName, TypeKind};
+use crate::engine::Refusal;
 
 /// The user schemas of the source: every schema but the system ones and those that an
 /// extension owns.
@@ -31,7 +33,12 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
         "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
                 c.relkind = 'p' AS partitioned, greatest(c.reltuples, 0)::int8 AS estimate,
                 pg_table_size(c.oid) AS size_bytes,
-                pn.nspname::text AS parent_schema, pc.relname::text AS parent_name
+                pn.nspname::text AS parent_schema, pc.relname::text AS parent_name,
+                coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
+                          FROM pg_constraint pk
+                          CROSS JOIN LATERAL unnest(pk.conkey) WITH ORDINALITY AS k(attnum, ord)
+                          JOIN pg_attribute a ON a.attrelid = pk.conrelid AND a.attnum = k.attnum
+                          WHERE pk.conrelid = c.oid AND pk.contype = 'p'), '{}') AS primary_key
          FROM pg_class c
          JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
@@ -64,6 +71,7 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
                 .zip(parent_name)
                 .map(|(s, n)| TableName::new(s, n)),
             partitioned: row.get("partitioned"),
+            primary_key: row.get("primary_key"),
         });
     }
 
@@ -121,6 +129,51 @@ pub async fn tables(conn: &mut PgConnection, schemas: &[String]) -> Result<Vec<T
         });
     }
     Ok(tables)
+}
+
+/// The foreign keys declared between tables of `schemas` (on partitioned tables, the
+/// declared key, not the copies PostgreSQL keeps on each partition).
+pub async fn foreign_keys(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<ForeignKey>, Error> {
+    let rows = sqlx::query(
+        "SELECT f.conname::text AS name,
+                cn.nspname::text AS schema, c.relname::text AS table_name,
+                pn.nspname::text AS parent_schema, p.relname::text AS parent_name,
+                (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                 FROM unnest(f.conkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.attnum) AS columns,
+                (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                 FROM unnest(f.confkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.attnum) AS referenced
+         FROM pg_constraint f
+         JOIN pg_class c ON c.oid = f.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+         JOIN pg_class p ON p.oid = f.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+         WHERE f.contype = 'f' AND f.conparentid = 0
+           AND cn.nspname = ANY($1) AND pn.nspname = ANY($1)
+         ORDER BY 2, 3, 1",
+    )
+    .bind(schemas)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::query("listing the source foreign keys"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ForeignKey {
+            name: r.get("name"),
+            table: TableName::new(
+                r.get::<String, _>("schema"),
+                r.get::<String, _>("table_name"),
+            ),
+            columns: r.get("columns"),
+            referenced: TableName::new(
+                r.get::<String, _>("parent_schema"),
+                r.get::<String, _>("parent_name"),
+            ),
+            referenced_columns: r.get("referenced"),
+        })
+        .collect())
 }
 
 /// Extensions installed in one of `schemas`, as (extension, schema). Their objects cannot
@@ -215,6 +268,62 @@ pub async fn casts_to(
         .await
         .map_err(Error::query("checking a constant"))?;
     Ok(valid)
+}
+
+/// The planner's estimate of the rows of `table` that `condition` chooses, asked in a
+/// savepoint so a condition the server refuses leaves the snapshot usable; the refusal
+/// points at the condition's character the server names.
+pub async fn estimate_rows(
+    conn: &mut PgConnection,
+    table: &TableName,
+    condition: &str,
+) -> Result<Result<u64, Refusal>, Error> {
+    const WHAT: &str = "estimating a subset's rows";
+    sqlx::raw_sql("SAVEPOINT lethe_estimate")
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::query(WHAT))?;
+    let prefix = format!("EXPLAIN SELECT 1 FROM {} WHERE (", qualified(table));
+    // The condition is the user's own SQL, run read-only inside the snapshot.
+    let sql = format!("{prefix}{condition}\n)");
+    // One statement (the extended protocol runs no second one); its first line ends in
+    // `(cost=... rows=N width=...)`.
+    let answer = sqlx::query_scalar::<_, String>(super::sql::safe(sql))
+        .fetch_one(&mut *conn)
+        .await;
+    let end = if answer.is_ok() {
+        "RELEASE SAVEPOINT lethe_estimate"
+    } else {
+        "ROLLBACK TO SAVEPOINT lethe_estimate"
+    };
+    sqlx::raw_sql(end)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::query(WHAT))?;
+    Ok(match answer {
+        Ok(line) => Ok(line
+            .split_once(" rows=")
+            .and_then(|(_, rest)| rest.split(' ').next())
+            .and_then(|rows| rows.parse().ok())
+            .unwrap_or(0)),
+        Err(error) => {
+            let server = error
+                .as_database_error()
+                .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>());
+            match server {
+                Some(server) => Err(Refusal {
+                    message: server.message().to_string(),
+                    offset: match server.position() {
+                        Some(sqlx::postgres::PgErrorPosition::Original(at)) => {
+                            at.checked_sub(prefix.chars().count() + 1)
+                        }
+                        _ => None,
+                    },
+                }),
+                None => return Err(Error::query(WHAT)(error)),
+            }
+        }
+    })
 }
 
 /// A sequence and its state: what `nextval` continues from.

@@ -27,11 +27,12 @@ impl engine::Reader<Postgres> for SnapshotReader {
             table,
             columns,
             part,
+            selection,
         } = read;
         let name = &table.name;
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         let mut rows_out = self
-            .copy_out_sql(&split::copy_sql(table, &names, part), name)
+            .copy_out_sql(&split::copy_sql(table, &names, part, selection), name)
             .await?;
         let mut batch = BytesMut::with_capacity(BATCH_BYTES);
         let mut batch_rows = 0;

@@ -7,6 +7,7 @@ pub mod catalog;
 mod checks;
 pub mod connect;
 mod copy;
+mod dialect;
 pub mod dump;
 pub mod dump_rewrite;
 pub mod error;
@@ -23,6 +24,7 @@ mod test_db;
 
 pub use connect::{Endpoint, Side};
 pub use copy::ShadowWriter;
+pub use dialect::PgDialect;
 pub use error::{DbFailure, Error, redacted};
 pub use locked::{LockedTarget, Schema};
 pub use schema_map::SchemaMap;
@@ -43,4 +45,5 @@ impl Engine for Postgres {
     type Target = LockedTarget;
     type Writer = ShadowWriter;
     type Batch = CopyText;
+    const DIALECT: &'static dyn crate::subset::Dialect = &PgDialect;
 }

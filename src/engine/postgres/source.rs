@@ -12,7 +12,7 @@ use super::sql::{column_list, literal, qualified, safe};
 use super::{Endpoint, Error, Postgres, Schema, SchemaMap, Side, split};
 use crate::catalog::{Column, Table, TableName};
 use crate::config::Config;
-use crate::engine::{self, Part, Purpose, SourceCatalog, Split};
+use crate::engine::{self, Part, Purpose, Refusal, SourceCatalog, Split};
 
 /// A source connection before the snapshot: it marks itself so a target can recognise it,
 /// lists what is there, and then becomes the [`Snapshot`].
@@ -193,9 +193,17 @@ impl engine::Snapshot<Postgres> for Snapshot {
         config: &Config,
         purpose: Purpose,
     ) -> Result<(Self, SourceCatalog), engine::Error> {
-        let (snapshot, tables) = Self::open_schemas(config, purpose).await?;
+        let (mut snapshot, tables) = Self::open_schemas(config, purpose).await?;
         let schemas = snapshot.schemas.clone();
-        Ok((snapshot, SourceCatalog { tables, schemas }))
+        let foreign_keys = catalog::foreign_keys(snapshot.conn(), &schemas).await?;
+        Ok((
+            snapshot,
+            SourceCatalog {
+                tables,
+                schemas,
+                foreign_keys,
+            },
+        ))
     }
 
     async fn reachable(config: &Config) -> Result<(), engine::Error> {
@@ -250,6 +258,14 @@ impl engine::Snapshot<Postgres> for Snapshot {
             sequences,
             matviews,
         })
+    }
+
+    async fn estimate(
+        &mut self,
+        table: &Table,
+        condition: &str,
+    ) -> Result<Result<u64, Refusal>, engine::Error> {
+        Ok(catalog::estimate_rows(self.conn(), &table.name, condition).await?)
     }
 
     /// Ranges of heap pages (`ctid`), partition by partition for a partitioned table.

@@ -7,9 +7,10 @@ use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::Error;
-use super::sql::{column_list, qualified};
+use super::sql::{column_list, ident, qualified};
 use crate::catalog::{Table, TableName};
 use crate::engine::{Part, Span, Split};
+use crate::subset::Selection;
 
 /// One relation that holds rows of the table: the table itself, or one of its leaf
 /// partitions, with its size now.
@@ -79,23 +80,51 @@ pub async fn split(
 /// The `COPY (SELECT ...) TO STDOUT` that reads `columns` of `part` of `table`: the
 /// table (with its partitions when it is partitioned, without inheritance children
 /// otherwise), or one partition; within the part's page range when it has one.
-pub fn copy_sql(table: &Table, columns: &[&str], part: &Part) -> String {
+pub fn copy_sql(
+    table: &Table,
+    columns: &[&str],
+    part: &Part,
+    selection: Option<&Selection>,
+) -> String {
     let (relation, only) = match &part.from {
         Some(partition) => (partition, "ONLY "),
         None if table.partitioned => (&table.name, ""),
         None => (&table.name, "ONLY "),
     };
-    let filter = part.span.map_or(String::new(), ctid_filter);
+    let mut filter: Vec<String> = part.span.map(ctid_bounds).unwrap_or_default();
+    let (with, list) = match selection {
+        None => (String::new(), column_list(columns.iter().copied())),
+        Some(selection) => {
+            filter.push(selection.condition.clone());
+            let list: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let reference = format!("{}.{}", qualified(relation), ident(c));
+                    let value = selection.column(c, &reference);
+                    if value == reference {
+                        ident(c)
+                    } else {
+                        format!("{value} AS {}", ident(c))
+                    }
+                })
+                .collect();
+            (selection.with.clone(), list.join(", "))
+        }
+    };
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filter.join(" AND "))
+    };
     format!(
-        "COPY (SELECT {} FROM {only}{}{filter}) TO STDOUT",
-        column_list(columns.iter().copied()),
+        "COPY ({with}SELECT {list} FROM {only}{}{filter}) TO STDOUT",
         qualified(relation)
     )
 }
 
-/// `WHERE ctid >= '(start,0)' AND ctid < '(end,0)'`, leaving out a bound the span does
-/// not have (a first range from page 0, a last range to the end).
-fn ctid_filter(span: Span) -> String {
+/// `ctid >= '(start,0)'` and `ctid < '(end,0)'`, leaving out a bound the span does not
+/// have (a first range from page 0, a last range to the end).
+fn ctid_bounds(span: Span) -> Vec<String> {
     let mut bounds = Vec::new();
     if span.start > 0 {
         bounds.push(format!("ctid >= '({},0)'::tid", span.start));
@@ -103,11 +132,7 @@ fn ctid_filter(span: Span) -> String {
     if let Some(end) = span.end {
         bounds.push(format!("ctid < '({end},0)'::tid"));
     }
-    if bounds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", bounds.join(" AND "))
-    }
+    bounds
 }
 
 /// How many pieces `relation` is worth: one per `min_bytes`, at most `split.pieces`, and
@@ -204,13 +229,13 @@ mod tests {
 
     #[test]
     fn the_filter_leaves_out_the_bounds_a_span_does_not_have() {
-        let filter = |start, end| ctid_filter(Span { start, end });
-        assert_eq!(filter(0, Some(5)), " WHERE ctid < '(5,0)'::tid");
+        let filter = |start, end| ctid_bounds(Span { start, end }).join(" AND ");
+        assert_eq!(filter(0, Some(5)), "ctid < '(5,0)'::tid");
         assert_eq!(
             filter(5, Some(9)),
-            " WHERE ctid >= '(5,0)'::tid AND ctid < '(9,0)'::tid"
+            "ctid >= '(5,0)'::tid AND ctid < '(9,0)'::tid"
         );
-        assert_eq!(filter(9, None), " WHERE ctid >= '(9,0)'::tid");
+        assert_eq!(filter(9, None), "ctid >= '(9,0)'::tid");
         assert_eq!(filter(0, None), "");
     }
 }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 use super::{Error, ident};
-use crate::catalog::{Column, Table, TableName, TypeKind};
+use crate::catalog::{Column, ForeignKey, Table, TableName, TypeKind};
 
 /// SQLite has one schema per file; rules for it live in `masking-rules/main.toml`.
 pub const SCHEMA: &str = "main";
@@ -48,7 +48,8 @@ struct ColumnInfo {
     name: String,
     declared: String,
     not_null: bool,
-    pk: bool,
+    /// Its place in the primary key (1-based), 0 when it is not part of it.
+    pk: i64,
     hidden: i64,
 }
 
@@ -72,14 +73,20 @@ pub fn tables(conn: &Connection) -> Result<Vec<Table>, Error> {
                         name: r.get(0)?,
                         declared: r.get(1)?,
                         not_null: r.get::<_, i64>(2)? != 0,
-                        pk: r.get::<_, i64>(3)? > 0,
+                        pk: r.get::<_, i64>(3)?,
                         hidden: r.get(4)?,
                     })
                 })?
                 .collect()
             })
             .map_err(Error::query(what.clone()))?;
-        let pk_columns = columns.iter().filter(|c| c.pk).count();
+        let mut primary_key: Vec<(i64, String)> = columns
+            .iter()
+            .filter(|c| c.pk > 0)
+            .map(|c| (c.pk, c.name.clone()))
+            .collect();
+        primary_key.sort();
+        let pk_columns = primary_key.len();
         let unique: Vec<String> = conn
             .prepare_cached(
                 "SELECT min(ii.name) FROM pragma_index_list(?1) il, pragma_index_info(il.name) ii
@@ -109,10 +116,10 @@ pub fn tables(conn: &Connection) -> Result<Vec<Table>, Error> {
                         c.declared.to_ascii_lowercase()
                     },
                     max_chars: None,
-                    nullable: !c.not_null && !c.pk,
+                    nullable: !c.not_null && c.pk == 0,
                     // 2 and 3: generated columns (virtual, stored).
                     generated: c.hidden >= 2,
-                    unique: (c.pk && pk_columns == 1) || unique.contains(&c.name),
+                    unique: (c.pk > 0 && pk_columns == 1) || unique.contains(&c.name),
                     element: None,
                     name: c.name,
                 })
@@ -122,9 +129,64 @@ pub fn tables(conn: &Connection) -> Result<Vec<Table>, Error> {
             size_bytes: rows,
             partition_of: None,
             partitioned: false,
+            primary_key: primary_key.into_iter().map(|(_, name)| name).collect(),
         });
     }
     Ok(tables)
+}
+
+/// The foreign keys between `tables` (a key that names its parent table alone references
+/// the parent's primary key).
+pub fn foreign_keys(conn: &Connection, tables: &[Table]) -> Result<Vec<ForeignKey>, Error> {
+    let mut keys = Vec::new();
+    for table in tables {
+        let name = &table.name.name;
+        let rows: Vec<(i64, String, String, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(Error::query(format!("reading the foreign keys of {name}")))?;
+        let mut current: Option<(i64, ForeignKey, Vec<Option<String>>)> = None;
+        let mut finish = |done: Option<(i64, ForeignKey, Vec<Option<String>>)>| {
+            let Some((_, mut key, to)) = done else { return };
+            let Some(parent) = tables.iter().find(|t| t.name == key.referenced) else {
+                return;
+            };
+            key.referenced_columns = if to.iter().all(Option::is_none) {
+                parent.primary_key.clone()
+            } else {
+                to.into_iter().flatten().collect()
+            };
+            if key.referenced_columns.len() == key.columns.len() {
+                keys.push(key);
+            }
+        };
+        for (id, parent, from, to) in rows {
+            match current.as_mut() {
+                Some((at, key, tos)) if *at == id => {
+                    key.columns.push(from);
+                    tos.push(to);
+                }
+                _ => {
+                    finish(current.take());
+                    let key = ForeignKey {
+                        name: format!("{name}_fk{id}"),
+                        table: table.name.clone(),
+                        columns: vec![from],
+                        referenced: TableName::new(SCHEMA, parent),
+                        referenced_columns: Vec::new(),
+                    };
+                    current = Some((id, key, vec![to]));
+                }
+            }
+        }
+        finish(current);
+    }
+    Ok(keys)
 }
 
 /// The family of a declared type, by SQLite's affinity rules (section 3.1 of its

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio::sync::mpsc;
 
-use super::{Error, Sqlite, blocking, ident};
+use super::{Error, Sqlite, SqliteDialect, blocking, ident};
 use crate::catalog::Column;
 use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
@@ -62,9 +62,15 @@ impl engine::Reader<Sqlite> for Reader {
         read: TableRead<'_>,
         out: mpsc::Sender<Cells>,
     ) -> Result<Streamed, engine::Error> {
-        let TableRead { table, columns, .. } = read;
+        let TableRead {
+            table,
+            columns,
+            selection,
+            ..
+        } = read;
         let name = table.name.name.clone();
-        let select = format!("SELECT {} FROM {}", column_list(columns), ident(&name));
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let select = crate::subset::select_sql(&SqliteDialect, &table.name, &names, selection);
         let width = columns.len();
         let conn = Arc::clone(&self.conn);
         Ok(blocking(move || {

@@ -7,11 +7,13 @@
 
 pub mod catalog;
 mod copy;
+mod dialect;
 pub mod file;
 mod locked;
 mod snapshot;
 
 pub use copy::{FileWriter, Reader};
+pub use dialect::SqliteDialect;
 pub use locked::LockedTarget;
 pub use snapshot::{FileSchema, Snapshot, source_path};
 
@@ -84,6 +86,7 @@ impl Engine for Sqlite {
     type Target = LockedTarget;
     type Writer = FileWriter;
     type Batch = Cells;
+    const DIALECT: &'static dyn crate::subset::Dialect = &SqliteDialect;
 }
 
 /// The file an `sqlite:` URL names, relative paths taken from `base` (lethe.toml's folder).
@@ -98,15 +101,18 @@ pub fn path_of(url: &SecretString, base: &Path) -> PathBuf {
 
 /// Opens the source read-only: lethe never writes to a source.
 pub fn open_source(path: &Path) -> Result<Connection, Error> {
-    Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| Error::Open {
+    let open = |source| Error::Open {
         side: "source",
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open)?;
+    dialect::add_sample(&conn).map_err(open)?;
+    Ok(conn)
 }
 
 /// Creates (or opens) a file for writing, in rollback-journal mode so that a finished

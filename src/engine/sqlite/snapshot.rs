@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::Connection;
 
 use super::catalog::{self, Object};
-use super::{Error, Reader, Sqlite, blocking, open_source, path_of};
+use super::{Error, Reader, Sqlite, blocking, ident, open_source, path_of};
 use crate::catalog::{Column, Table};
 use crate::config::Config;
-use crate::engine::{self, Purpose, SourceCatalog};
+use crate::engine::{self, Purpose, Refusal, SourceCatalog};
 
 /// The source's read transaction.
 pub struct Snapshot {
@@ -55,14 +55,15 @@ impl engine::Snapshot<Sqlite> for Snapshot {
     ) -> Result<(Self, SourceCatalog), engine::Error> {
         let path = source_path(config);
         let opened = path.clone();
-        let (conn, tables) = blocking(move || {
+        let (conn, tables, foreign_keys) = blocking(move || {
             let conn = open_source(&opened)?;
             // One read transaction for the whole run: every table is read at the same
             // instant (the first read below takes the transaction's read lock).
             conn.execute_batch("BEGIN")
                 .map_err(Error::query("starting the source snapshot"))?;
             let tables = catalog::tables(&conn)?;
-            Ok((conn, tables))
+            let foreign_keys = catalog::foreign_keys(&conn, &tables)?;
+            Ok((conn, tables, foreign_keys))
         })
         .await?;
         Ok((
@@ -73,6 +74,7 @@ impl engine::Snapshot<Sqlite> for Snapshot {
             SourceCatalog {
                 tables,
                 schemas: vec![catalog::SCHEMA.to_owned()],
+                foreign_keys,
             },
         ))
     }
@@ -120,6 +122,37 @@ impl engine::Snapshot<Sqlite> for Snapshot {
                 };
                 Ok(FileSchema { objects, counters })
             })
+            .await?)
+    }
+
+    /// Counted exactly: a local file answers fast, and SQLite keeps no row estimates.
+    async fn estimate(
+        &mut self,
+        table: &Table,
+        condition: &str,
+    ) -> Result<Result<u64, Refusal>, engine::Error> {
+        let prefix = format!("SELECT count(*) FROM {} WHERE (", ident(&table.name.name));
+        let sql = format!("{prefix}{condition}\n)");
+        Ok(self
+            .with_conn(
+                move |conn| match conn.query_row(&sql, [], |r| r.get::<_, i64>(0)) {
+                    Ok(rows) => Ok(Ok(u64::try_from(rows).unwrap_or(0))),
+                    Err(rusqlite::Error::SqlInputError { msg, offset, .. }) => Ok(Err(Refusal {
+                        message: msg,
+                        offset: usize::try_from(offset)
+                            .ok()
+                            .and_then(|at| sql.get(..at))
+                            .and_then(|before| {
+                                before.chars().count().checked_sub(prefix.chars().count())
+                            }),
+                    })),
+                    Err(rusqlite::Error::SqliteFailure(_, msg)) => Ok(Err(Refusal {
+                        message: msg.unwrap_or_else(|| "the condition is refused".into()),
+                        offset: None,
+                    })),
+                    Err(error) => Err(Error::query("estimating a subset's rows")(error)),
+                },
+            )
             .await?)
     }
 

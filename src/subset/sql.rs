@@ -1,0 +1,704 @@
+//! Each table's rows as one SQL query over the source, so the closure is computed inside
+//! the snapshot, by the database, with set operations: nothing is written on the source
+//! and no key passes through lethe.
+//!
+//! Per table two sets are named in a `WITH` clause: `d` (the "down" rows: the table's
+//! own choice, or the children of its parents' down rows) and `s` (every row copied:
+//! the down rows plus the rows that copied children reference). Both are conditions on
+//! the table's own rows, so a table reached along several paths is read once, and a row
+//! is never duplicated. Tables that reference each other in a cycle (or themselves) are
+//! walked with one recursive set per cycle, of (table tag, key text) pairs, joined along
+//! the cycle's foreign keys until nothing new comes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::graph::{Edge, Graph, Role};
+use crate::catalog::TableName;
+use crate::config::Select;
+
+/// What an engine's SQL looks like, for the few things that differ between engines.
+pub trait Dialect: Sync {
+    /// A quoted identifier.
+    fn ident(&self, name: &str) -> String;
+    /// A quoted, qualified table name.
+    fn table(&self, name: &TableName) -> String;
+    /// An integer expression in `[0, 1_000_000)`: a hash of the text expression `key`
+    /// keyed by `seed`, the same for the same key and seed on every run.
+    fn sample(&self, key: &str, seed: i64) -> String;
+    /// A text expression that tells rows apart by `columns` (expressions).
+    fn key_text(&self, columns: &[String]) -> String;
+    /// The keyword that makes the engine compute a `WITH` query once rather than at
+    /// every step of a recursion (`MATERIALIZED ` on PostgreSQL), or nothing.
+    fn materialized(&self) -> &'static str {
+        ""
+    }
+}
+
+/// The rows of one table that a subset copies, as SQL its engine's reader runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// `WITH [RECURSIVE] ...`, placed before the reader's `SELECT`; empty when the
+    /// condition needs no named set.
+    pub with: String,
+    /// A condition on the table's columns (qualified with its table name).
+    pub condition: String,
+    /// Columns read as NULL unless their condition holds: keys whose parent row is left
+    /// out (`dangling = "null"`).
+    pub cleared: BTreeMap<String, String>,
+}
+
+impl Selection {
+    /// What the reader selects for `column`, whose plain reference is `reference`.
+    pub fn column(&self, column: &str, reference: &str) -> String {
+        match self.cleared.get(column) {
+            Some(kept) => format!("CASE WHEN {kept} THEN {reference} END"),
+            None => reference.to_string(),
+        }
+    }
+}
+
+/// `SELECT columns FROM table`, with the subset's `WITH`, cleared keys and condition
+/// when there is a selection: the query a reader that is not PostgreSQL's COPY runs.
+pub fn select_sql(
+    dialect: &dyn Dialect,
+    table: &TableName,
+    columns: &[&str],
+    selection: Option<&Selection>,
+) -> String {
+    let from = dialect.table(table);
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let name = dialect.ident(c);
+            match selection {
+                Some(selection) if selection.cleared.contains_key(*c) => {
+                    let reference = format!("{from}.{name}");
+                    format!("{} AS {name}", selection.column(c, &reference))
+                }
+                _ => name,
+            }
+        })
+        .collect();
+    match selection {
+        None => format!("SELECT {} FROM {from}", list.join(", ")),
+        Some(selection) => format!(
+            "{}SELECT {} FROM {from} WHERE {}",
+            selection.with,
+            list.join(", "),
+            selection.condition
+        ),
+    }
+}
+
+/// A condition and the named sets it reads.
+#[derive(Debug, Clone, Default)]
+struct Cond {
+    sql: String,
+    deps: BTreeSet<usize>,
+}
+
+impl Cond {
+    fn any(conds: Vec<Cond>) -> Option<Cond> {
+        match conds.len() {
+            0 => None,
+            1 => conds.into_iter().next(),
+            _ => {
+                let deps = conds.iter().flat_map(|c| c.deps.iter().copied()).collect();
+                let parts: Vec<String> = conds.into_iter().map(|c| c.sql).collect();
+                Some(Cond {
+                    sql: format!("({})", parts.join(" OR ")),
+                    deps,
+                })
+            }
+        }
+    }
+}
+
+/// One named set of the `WITH` clause.
+struct Cte {
+    name: String,
+    /// The names of its columns, where the body's own names are not enough.
+    columns: Option<&'static str>,
+    /// Computed once (it is read at every step of a recursion).
+    materialized: bool,
+    body: String,
+    recursive: bool,
+    deps: BTreeSet<usize>,
+}
+
+/// Writes the queries of one subset.
+pub struct Writer<'a> {
+    graph: &'a Graph,
+    dialect: &'a dyn Dialect,
+    seed: i64,
+    ctes: Vec<Cte>,
+    down: BTreeMap<usize, Option<usize>>,
+    all: BTreeMap<usize, usize>,
+    limited: BTreeMap<usize, usize>,
+    /// The cycle each table belongs to, when it belongs to one.
+    cycle_of: Vec<Option<usize>>,
+    cycles: Vec<Vec<usize>>,
+    cycle_down: BTreeMap<usize, Option<usize>>,
+    cycle_all: BTreeMap<usize, Option<usize>>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for `graph`'s subset in `dialect`; `seed` keys the samples.
+    pub fn new(graph: &'a Graph, dialect: &'a dyn Dialect, seed: i64) -> Self {
+        let mut cycle_of = vec![None; graph.nodes.len()];
+        let mut cycles = Vec::new();
+        for (members, cyclic) in graph.components() {
+            if cyclic {
+                for &m in &members {
+                    cycle_of[m] = Some(cycles.len());
+                }
+                cycles.push(members);
+            }
+        }
+        Self {
+            graph,
+            dialect,
+            seed,
+            ctes: Vec::new(),
+            down: BTreeMap::new(),
+            all: BTreeMap::new(),
+            limited: BTreeMap::new(),
+            cycle_of,
+            cycles,
+            cycle_down: BTreeMap::new(),
+            cycle_all: BTreeMap::new(),
+        }
+    }
+
+    /// The selection of table `node`, or `None` when it is copied whole and untouched.
+    pub fn selection(&mut self, node: usize) -> Option<Selection> {
+        let clearing: Vec<Edge> = self
+            .graph
+            .edges
+            .iter()
+            .filter(|e| e.child == node && self.graph.clears(e))
+            .cloned()
+            .collect();
+        if !self.graph.subsetted(node) && clearing.is_empty() {
+            return None;
+        }
+        let condition = if self.graph.subsetted(node) {
+            self.copied(node).unwrap_or_else(|| Cond {
+                sql: "1 = 0".into(),
+                deps: BTreeSet::new(),
+            })
+        } else {
+            Cond {
+                sql: "1 = 1".into(),
+                deps: BTreeSet::new(),
+            }
+        };
+        let mut deps = condition.deps.clone();
+        let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for edge in &clearing {
+            let parent = self.all_set(edge.parent);
+            deps.insert(parent);
+            let test = format!(
+                "{} IN (SELECT {} FROM {})",
+                self.tuple(node, &edge.columns),
+                self.list(&edge.referenced),
+                self.ctes[parent].name
+            );
+            for column in &edge.columns {
+                kept.entry(column.clone()).or_default().push(test.clone());
+            }
+        }
+        Some(Selection {
+            with: self.with(&deps),
+            condition: condition.sql,
+            cleared: kept
+                .into_iter()
+                .map(|(column, tests)| (column, tests.join(" AND ")))
+                .collect(),
+        })
+    }
+
+    /// The `WITH` clause that defines `deps` and everything they read, in order.
+    fn with(&self, deps: &BTreeSet<usize>) -> String {
+        let mut needed = BTreeSet::new();
+        let mut work: Vec<usize> = deps.iter().copied().collect();
+        while let Some(cte) = work.pop() {
+            if needed.insert(cte) {
+                work.extend(self.ctes[cte].deps.iter().copied());
+            }
+        }
+        if needed.is_empty() {
+            return String::new();
+        }
+        let recursive = needed.iter().any(|&c| self.ctes[c].recursive);
+        let defined: Vec<String> = needed
+            .iter()
+            .map(|&c| {
+                let cte = &self.ctes[c];
+                format!(
+                    "{}{} AS {}({})",
+                    cte.name,
+                    cte.columns.map(|c| format!("({c})")).unwrap_or_default(),
+                    if cte.materialized {
+                        self.dialect.materialized()
+                    } else {
+                        ""
+                    },
+                    cte.body
+                )
+            })
+            .collect();
+        format!(
+            "WITH {}{} ",
+            if recursive { "RECURSIVE " } else { "" },
+            defined.join(", ")
+        )
+    }
+
+    fn push(
+        &mut self,
+        name: String,
+        body: String,
+        recursive: bool,
+        deps: BTreeSet<usize>,
+    ) -> usize {
+        self.ctes.push(Cte {
+            name,
+            columns: None,
+            materialized: false,
+            body,
+            recursive,
+            deps,
+        });
+        self.ctes.len() - 1
+    }
+
+    fn column(&self, node: usize, column: &str) -> String {
+        format!(
+            "{}.{}",
+            self.dialect.table(&self.graph.nodes[node].name),
+            self.dialect.ident(column)
+        )
+    }
+
+    /// `col` or `(a, b)`, qualified with the table's name.
+    fn tuple(&self, node: usize, columns: &[String]) -> String {
+        let parts: Vec<String> = columns.iter().map(|c| self.column(node, c)).collect();
+        if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("({})", parts.join(", "))
+        }
+    }
+
+    fn list(&self, columns: &[String]) -> String {
+        let parts: Vec<String> = columns.iter().map(|c| self.dialect.ident(c)).collect();
+        parts.join(", ")
+    }
+
+    /// The columns a named set of `node` carries: every column of its foreign keys, on
+    /// either side, and its primary key.
+    fn carried(&self, node: usize) -> Vec<String> {
+        let mut columns: Vec<String> = self.graph.nodes[node].primary_key.clone();
+        for e in &self.graph.edges {
+            let side = if e.child == node {
+                Some(&e.columns)
+            } else {
+                None
+            };
+            let other = if e.parent == node {
+                Some(&e.referenced)
+            } else {
+                None
+            };
+            for c in side.into_iter().chain(other).flatten() {
+                if !columns.contains(c) {
+                    columns.push(c.clone());
+                }
+            }
+        }
+        columns
+    }
+
+    fn set_of(&mut self, node: usize, prefix: &str, cond: Cond) -> usize {
+        let table = self.dialect.table(&self.graph.nodes[node].name);
+        let columns: Vec<String> = self
+            .carried(node)
+            .iter()
+            .map(|c| self.column(node, c))
+            .collect();
+        let name = format!("lethe_{prefix}{}", self.ctes.len());
+        self.push(
+            name,
+            format!(
+                "SELECT {} FROM {table} WHERE {}",
+                columns.join(", "),
+                cond.sql
+            ),
+            false,
+            cond.deps,
+        )
+    }
+
+    /// The table's own choice of rows.
+    fn chosen(&mut self, node: usize) -> Option<Cond> {
+        let entry = self.graph.nodes[node].entry.as_ref()?;
+        let select = entry.select.clone()?;
+        let key = self.primary_text(node);
+        Some(match select {
+            Select::Where(condition) => Cond {
+                sql: format!("({}\n)", condition.sql),
+                deps: BTreeSet::new(),
+            },
+            Select::Percent(percent) => Cond {
+                sql: format!(
+                    "{} < {}",
+                    self.dialect.sample(&key, self.seed),
+                    // Millionths: `percent` is at most 100.
+                    (percent * 10_000.0).round() as u64
+                ),
+                deps: BTreeSet::new(),
+            },
+            Select::Rows(0) => Cond {
+                sql: "1 = 0".into(),
+                deps: BTreeSet::new(),
+            },
+            Select::Rows(rows) => {
+                let limited = match self.limited.get(&node) {
+                    Some(&cte) => cte,
+                    None => {
+                        let pk = self.graph.nodes[node].primary_key.clone();
+                        let table = self.dialect.table(&self.graph.nodes[node].name);
+                        let cte = self.push(
+                            format!("lethe_r{}", self.ctes.len()),
+                            format!(
+                                "SELECT {} FROM {table} ORDER BY {}, {} LIMIT {rows}",
+                                self.list(&pk),
+                                self.dialect.sample(&key, self.seed),
+                                self.list(&pk)
+                            ),
+                            false,
+                            BTreeSet::new(),
+                        );
+                        self.limited.insert(node, cte);
+                        cte
+                    }
+                };
+                let pk = self.graph.nodes[node].primary_key.clone();
+                Cond {
+                    sql: format!(
+                        "{} IN (SELECT {} FROM {})",
+                        self.tuple(node, &pk),
+                        self.list(&pk),
+                        self.ctes[limited].name
+                    ),
+                    deps: BTreeSet::from([limited]),
+                }
+            }
+        })
+    }
+
+    fn primary_text(&self, node: usize) -> String {
+        let columns: Vec<String> = self.graph.nodes[node]
+            .primary_key
+            .iter()
+            .map(|c| self.column(node, c))
+            .collect();
+        self.dialect.key_text(&columns)
+    }
+
+    /// The down rows of `node` from outside its cycle: its own choice (a root), or the
+    /// rows that reference down rows of parents that pass their children on.
+    fn down_from_outside(&mut self, node: usize) -> Option<Cond> {
+        if self.graph.roles[node] == Role::Root {
+            return self.chosen(node);
+        }
+        let edges: Vec<Edge> = self
+            .graph
+            .edges
+            .iter()
+            .filter(|e| {
+                e.child == node
+                    && self.graph.follows_down(e)
+                    && (self.cycle_of[node].is_none()
+                        || self.cycle_of[e.parent] != self.cycle_of[node])
+            })
+            .cloned()
+            .collect();
+        let mut conds = Vec::new();
+        for e in edges {
+            if let Some(set) = self.down_set(e.parent) {
+                conds.push(Cond {
+                    sql: format!(
+                        "{} IN (SELECT {} FROM {})",
+                        self.tuple(node, &e.columns),
+                        self.list(&e.referenced),
+                        self.ctes[set].name
+                    ),
+                    deps: BTreeSet::from([set]),
+                });
+            }
+        }
+        Cond::any(conds)
+    }
+
+    /// The rows of `node` that copied rows of children outside its cycle reference.
+    fn up_from_outside(&mut self, node: usize) -> Vec<Cond> {
+        let edges: Vec<Edge> = self
+            .graph
+            .edges
+            .iter()
+            .filter(|e| {
+                e.parent == node
+                    && self.graph.pulls_up(e)
+                    && (self.cycle_of[node].is_none()
+                        || self.cycle_of[e.child] != self.cycle_of[node])
+            })
+            .cloned()
+            .collect();
+        let mut conds = Vec::new();
+        for e in edges {
+            let (from, deps) = if self.graph.subsetted(e.child) {
+                let set = self.all_set(e.child);
+                (self.ctes[set].name.clone(), BTreeSet::from([set]))
+            } else {
+                (
+                    self.dialect.table(&self.graph.nodes[e.child].name),
+                    BTreeSet::new(),
+                )
+            };
+            conds.push(Cond {
+                sql: format!(
+                    "{} IN (SELECT {} FROM {from})",
+                    self.tuple(node, &e.referenced),
+                    self.list(&e.columns)
+                ),
+                deps,
+            });
+        }
+        conds
+    }
+
+    /// The condition of `node`'s down rows.
+    fn down(&mut self, node: usize) -> Option<Cond> {
+        match self.cycle_of[node] {
+            None => self.down_from_outside(node),
+            Some(cycle) => {
+                let set = self.cycle_down_set(cycle)?;
+                Some(self.in_cycle_set(node, cycle, set))
+            }
+        }
+    }
+
+    /// The condition of every copied row of `node`.
+    fn copied(&mut self, node: usize) -> Option<Cond> {
+        match self.cycle_of[node] {
+            None => {
+                let mut conds: Vec<Cond> = self.down(node).into_iter().collect();
+                conds.extend(self.up_from_outside(node));
+                Cond::any(conds)
+            }
+            Some(cycle) => {
+                let set = self.cycle_all_set(cycle)?;
+                Some(self.in_cycle_set(node, cycle, set))
+            }
+        }
+    }
+
+    fn in_cycle_set(&self, node: usize, cycle: usize, set: usize) -> Cond {
+        let tag = self.tag(node, cycle);
+        Cond {
+            sql: format!(
+                "{} IN (SELECT k FROM {} WHERE t = {tag})",
+                self.primary_text(node),
+                self.ctes[set].name
+            ),
+            deps: BTreeSet::from([set]),
+        }
+    }
+
+    fn tag(&self, node: usize, cycle: usize) -> usize {
+        self.cycles[cycle]
+            .iter()
+            .position(|&n| n == node)
+            .unwrap_or(0)
+    }
+
+    /// The named set of `node`'s down rows, if it can have any.
+    fn down_set(&mut self, node: usize) -> Option<usize> {
+        if let Some(&set) = self.down.get(&node) {
+            return set;
+        }
+        let set = self.down(node).map(|cond| self.set_of(node, "d", cond));
+        self.down.insert(node, set);
+        set
+    }
+
+    /// The named set of every copied row of `node`.
+    fn all_set(&mut self, node: usize) -> usize {
+        if let Some(&set) = self.all.get(&node) {
+            return set;
+        }
+        let cond = self.copied(node).unwrap_or_else(|| Cond {
+            sql: "1 = 0".into(),
+            deps: BTreeSet::new(),
+        });
+        let set = self.set_of(node, "s", cond);
+        self.all.insert(node, set);
+        set
+    }
+
+    /// The (tag, key) pairs of a cycle's down rows.
+    fn cycle_down_set(&mut self, cycle: usize) -> Option<usize> {
+        if let Some(&set) = self.cycle_down.get(&cycle) {
+            return set;
+        }
+        let members = self.cycles[cycle].clone();
+        let mut seeds = Vec::new();
+        for &node in &members {
+            if let Some(cond) = self.down_from_outside(node) {
+                seeds.push(self.tagged(node, cycle, cond));
+            }
+        }
+        let graph = self.graph;
+        let inside: Vec<Edge> = graph
+            .edges
+            .iter()
+            .filter(|e| {
+                self.cycle_of[e.child] == Some(cycle)
+                    && self.cycle_of[e.parent] == Some(cycle)
+                    && graph.follows_down(e)
+            })
+            .cloned()
+            .collect();
+        // Down: from a parent's row to the rows that reference it.
+        let set = self.cycle_set(cycle, "dn", seeds, &inside, true);
+        self.cycle_down.insert(cycle, set);
+        set
+    }
+
+    /// The (tag, key) pairs of a cycle's copied rows.
+    fn cycle_all_set(&mut self, cycle: usize) -> Option<usize> {
+        if let Some(&set) = self.cycle_all.get(&cycle) {
+            return set;
+        }
+        let members = self.cycles[cycle].clone();
+        let down = self.cycle_down_set(cycle);
+        let mut seeds = Vec::new();
+        for &node in &members {
+            let mut conds: Vec<Cond> = down
+                .map(|set| self.in_cycle_set(node, cycle, set))
+                .into_iter()
+                .collect();
+            conds.extend(self.up_from_outside(node));
+            if let Some(cond) = Cond::any(conds) {
+                seeds.push(self.tagged(node, cycle, cond));
+            }
+        }
+        let graph = self.graph;
+        let inside: Vec<Edge> = graph
+            .edges
+            .iter()
+            .filter(|e| {
+                self.cycle_of[e.child] == Some(cycle)
+                    && self.cycle_of[e.parent] == Some(cycle)
+                    && graph.pulls_up(e)
+            })
+            .cloned()
+            .collect();
+        // Up: from a row to the rows it references.
+        let set = self.cycle_set(cycle, "up", seeds, &inside, false);
+        self.cycle_all.insert(cycle, set);
+        set
+    }
+
+    fn tagged(&self, node: usize, cycle: usize, cond: Cond) -> Cond {
+        Cond {
+            sql: format!(
+                "SELECT {} AS t, {} AS k FROM {} WHERE {}",
+                self.tag(node, cycle),
+                self.primary_text(node),
+                self.dialect.table(&self.graph.nodes[node].name),
+                cond.sql
+            ),
+            deps: cond.deps,
+        }
+    }
+
+    /// A cycle's set: `seeds`, then every row one `edges` step away from a row in it,
+    /// until nothing new comes (`UNION` drops repeats, so it ends).
+    fn cycle_set(
+        &mut self,
+        cycle: usize,
+        prefix: &str,
+        seeds: Vec<Cond>,
+        edges: &[Edge],
+        down: bool,
+    ) -> Option<usize> {
+        if seeds.is_empty() {
+            return None;
+        }
+        let mut deps: BTreeSet<usize> = seeds.iter().flat_map(|s| s.deps.iter().copied()).collect();
+        let seeds: Vec<String> = seeds.into_iter().map(|s| s.sql).collect();
+        let name = format!("lethe_{prefix}{}", self.ctes.len());
+        if edges.is_empty() {
+            let set = self.push(name, seeds.join(" UNION "), false, deps);
+            self.ctes[set].columns = Some("t, k");
+            return Some(set);
+        }
+        let steps: Vec<String> = edges
+            .iter()
+            .map(|e| {
+                let (from, to) = if down {
+                    (e.parent, e.child)
+                } else {
+                    (e.child, e.parent)
+                };
+                let (from_alias, to_alias) = if down { ("p", "c") } else { ("c", "p") };
+                let on: Vec<String> = e
+                    .columns
+                    .iter()
+                    .zip(&e.referenced)
+                    .map(|(c, r)| {
+                        format!("c.{} = p.{}", self.dialect.ident(c), self.dialect.ident(r))
+                    })
+                    .collect();
+                let key = |node: usize, alias: &str| {
+                    let columns: Vec<String> = self.graph.nodes[node]
+                        .primary_key
+                        .iter()
+                        .map(|c| format!("{alias}.{}", self.dialect.ident(c)))
+                        .collect();
+                    self.dialect.key_text(&columns)
+                };
+                format!(
+                    "SELECT {} AS st, {} AS sk, {} AS dt, {} AS dk FROM {} c JOIN {} p ON {}",
+                    self.tag(from, cycle),
+                    key(from, from_alias),
+                    self.tag(to, cycle),
+                    key(to, to_alias),
+                    self.dialect.table(&self.graph.nodes[e.child].name),
+                    self.dialect.table(&self.graph.nodes[e.parent].name),
+                    on.join(" AND ")
+                )
+            })
+            .collect();
+        let steps_name = format!("lethe_e{}", self.ctes.len());
+        let step_set = self.push(
+            steps_name.clone(),
+            steps.join(" UNION ALL "),
+            false,
+            BTreeSet::new(),
+        );
+        self.ctes[step_set].materialized = true;
+        deps.insert(step_set);
+        let body = format!(
+            "{} UNION SELECT {steps_name}.dt, {steps_name}.dk FROM {name} JOIN {steps_name} \
+             ON {steps_name}.st = {name}.t AND {steps_name}.sk = {name}.k",
+            seeds.join(" UNION ")
+        );
+        let set = self.push(name, body, true, deps);
+        self.ctes[set].columns = Some("t, k");
+        Some(set)
+    }
+}
