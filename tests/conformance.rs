@@ -409,6 +409,291 @@ async fn a_held_target_names_its_holder(engine: Engine) {
     assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
 }
 
+/// A shop with every kind of foreign key a subset must follow: a chain (customers ->
+/// orders -> items -> products), a self-reference (employees), a two-table cycle (teams
+/// <-> people, one side nullable), a composite key (ledger -> accounts), and a table
+/// nothing references (settings). Data from `shop_rows`, so the expected rows are known.
+fn subset_schema(engine: Engine) -> String {
+    // SQLite checks keys on writes only, so a key may name a table created later; the
+    // others add the cycle's second key once both tables exist.
+    let (team_lead, cycle) = match engine {
+        Engine::Sqlite => (" REFERENCES people(id)", String::new()),
+        _ => (
+            "",
+            "ALTER TABLE teams ADD CONSTRAINT teams_lead_fkey FOREIGN KEY (lead_id) REFERENCES people(id);\n"
+                .to_string(),
+        ),
+    };
+    format!(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, name TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id));
+CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE items (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id), product_id INTEGER NOT NULL REFERENCES products(id));
+CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER REFERENCES employees(id));
+CREATE TABLE teams (id INTEGER PRIMARY KEY, lead_id INTEGER{team_lead});
+CREATE TABLE people (id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id));
+{cycle}CREATE TABLE accounts (region CHAR(2) NOT NULL, no INTEGER NOT NULL, PRIMARY KEY (region, no));
+CREATE TABLE ledger (id INTEGER PRIMARY KEY, region CHAR(2) NOT NULL, acct_no INTEGER NOT NULL, FOREIGN KEY (region, acct_no) REFERENCES accounts(region, no));
+CREATE TABLE settings (k VARCHAR(20) PRIMARY KEY, v TEXT);
+{}",
+        shop_rows()
+    )
+}
+
+/// The rows of `subset_schema`, as INSERTs.
+fn shop_rows() -> String {
+    let values = |rows: Vec<String>| rows.join(", ");
+    let mut sql = String::new();
+    sql += &format!(
+        "INSERT INTO customers VALUES {};\n",
+        values(
+            (1..=100)
+                .map(|i| format!("({i}, 'c{i}@real.example', 'Real Name {i}')"))
+                .collect()
+        )
+    );
+    sql += &format!(
+        "INSERT INTO orders VALUES {};\n",
+        values(
+            (1..=300)
+                .map(|i| format!("({i}, {})", order_customer(i)))
+                .collect()
+        )
+    );
+    sql += &format!(
+        "INSERT INTO products VALUES {};\n",
+        values((1..=50).map(|i| format!("({i}, 'p{i}')")).collect())
+    );
+    sql += &format!(
+        "INSERT INTO items VALUES {};\n",
+        values(
+            (1..=600)
+                .map(|i| format!("({i}, {}, {})", item_order(i), item_product(i)))
+                .collect()
+        )
+    );
+    sql += &format!(
+        "INSERT INTO employees VALUES {};\n",
+        values(
+            (1..=30)
+                .map(|i| match i / 2 {
+                    0 => format!("({i}, NULL)"),
+                    m => format!("({i}, {m})"),
+                })
+                .collect()
+        )
+    );
+    // Team t is led by person 10t+1, who is in team t+1; team 10 has no lead yet.
+    sql += &format!(
+        "INSERT INTO teams VALUES {};\n",
+        values((1..=10).map(|t| format!("({t}, NULL)")).collect())
+    );
+    sql += &format!(
+        "INSERT INTO people VALUES {};\n",
+        values(
+            (1..=100)
+                .map(|p| format!("({p}, {})", (p + 9) / 10))
+                .collect()
+        )
+    );
+    for t in 1..10 {
+        sql += &format!(
+            "UPDATE teams SET lead_id = {} WHERE id = {t};\n",
+            10 * t + 1
+        );
+    }
+    sql += &format!(
+        "INSERT INTO accounts VALUES {};\n",
+        values(
+            ["EU", "US"]
+                .iter()
+                .flat_map(|r| (1..=10).map(move |n| format!("('{r}', {n})")))
+                .collect()
+        )
+    );
+    sql += &format!(
+        "INSERT INTO ledger VALUES {};\n",
+        values(
+            (1..=200)
+                .map(|i| format!(
+                    "({i}, '{}', {})",
+                    if i % 2 == 0 { "EU" } else { "US" },
+                    1 + i % 10
+                ))
+                .collect()
+        )
+    );
+    sql += "INSERT INTO settings VALUES ('mode', 'on'), ('tz', 'UTC');\n";
+    sql
+}
+
+fn order_customer(order: u32) -> u32 {
+    1 + (7 * order) % 100
+}
+
+fn item_order(item: u32) -> u32 {
+    1 + item % 300
+}
+
+fn item_product(item: u32) -> u32 {
+    1 + (13 * item) % 50
+}
+
+const SUBSET_RULES: &str = "
+[customers]
+keep = [\"id\"]
+email = \"email\"
+name = \"full_name\"
+[orders]
+keep = [\"id\", \"customer_id\"]
+[products]
+keep = [\"id\", \"name\"]
+[items]
+keep = [\"id\", \"order_id\", \"product_id\"]
+[employees]
+keep = [\"id\", \"manager_id\"]
+[teams]
+keep = [\"id\", \"lead_id\"]
+[people]
+keep = [\"id\", \"team_id\"]
+[accounts]
+keep = [\"region\", \"no\"]
+[ledger]
+keep = [\"id\", \"region\", \"acct_no\"]
+[settings]
+keep = [\"k\", \"v\"]
+";
+
+/// The ids of `table` in `db`, in order.
+async fn ids(db: &Db, engine: Engine, table: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = db
+        .column(&format!("SELECT {} FROM {table}", engine.text("id")))
+        .await
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            id.parse()
+                .unwrap_or_else(|e| panic!("{table} id {id}: {e}"))
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A subset follows every foreign key both ways: the children of chosen customers, the
+/// products their items need, managers up a self-reference, both sides of a cycle, a
+/// composite key; a table nothing reaches comes whole; a sample is the same twice.
+async fn a_subset_keeps_every_key_whole(engine: Engine) {
+    let s = Setup::new(engine, &subset_schema(engine), SUBSET_RULES).await;
+    let schema = engine.schema(&s.source);
+    s.configure(&format!(
+        "[targets.dev.subset]\n\
+         \"{schema}.customers\" = {{ where = \"id <= 20\" }}\n\
+         \"{schema}.employees\" = {{ where = \"id IN (20, 27)\" }}\n\
+         \"{schema}.teams\" = {{ where = \"id = 3\" }}\n\
+         \"{schema}.ledger\" = {{ percent = 50 }}\n"
+    ));
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+
+    let customers: Vec<u32> = (1..=20).collect();
+    assert_eq!(
+        ids(&s.dev, engine, "customers").await,
+        customers,
+        "{engine:?}"
+    );
+    let orders: Vec<u32> = (1..=300).filter(|&o| order_customer(o) <= 20).collect();
+    assert_eq!(
+        ids(&s.dev, engine, "orders").await,
+        orders,
+        "{engine:?}: every order of a chosen customer"
+    );
+    let items: Vec<u32> = (1..=600)
+        .filter(|&i| orders.contains(&item_order(i)))
+        .collect();
+    assert_eq!(
+        ids(&s.dev, engine, "items").await,
+        items,
+        "{engine:?}: their items"
+    );
+    let mut products: Vec<u32> = items.iter().map(|&i| item_product(i)).collect();
+    products.sort_unstable();
+    products.dedup();
+    assert_eq!(
+        ids(&s.dev, engine, "products").await,
+        products,
+        "{engine:?}: only the products the items reference"
+    );
+    assert_eq!(
+        ids(&s.dev, engine, "employees").await,
+        vec![1, 2, 3, 5, 6, 10, 13, 20, 27],
+        "{engine:?}: the chosen employees and their managers, up to the top"
+    );
+    assert_eq!(
+        ids(&s.dev, engine, "teams").await,
+        (3..=10).collect::<Vec<u32>>(),
+        "{engine:?}: team 3, then the team of each lead along the cycle"
+    );
+    let mut people: Vec<u32> = (21..=30).chain((3..=9).map(|t| 10 * t + 1)).collect();
+    people.sort_unstable();
+    people.dedup();
+    assert_eq!(ids(&s.dev, engine, "people").await, people, "{engine:?}");
+    assert_eq!(
+        s.dev.column("SELECT k FROM settings ORDER BY k").await,
+        vec![Some("mode".to_string()), Some("tz".to_string())],
+        "{engine:?}: a table no root reaches comes whole"
+    );
+    // Every key finds its row.
+    for orphans in [
+        "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id)",
+        "SELECT count(*) FROM items i WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = i.product_id)",
+        "SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.team_id)",
+        "SELECT count(*) FROM teams t WHERE t.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM people p WHERE p.id = t.lead_id)",
+        "SELECT count(*) FROM ledger l WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.region = l.region AND a.no = l.acct_no)",
+    ] {
+        let orphans = engine.text(&format!("({orphans})"));
+        assert_eq!(
+            s.dev.column(&format!("SELECT {orphans}")).await,
+            vec![Some("0".to_string())],
+            "{engine:?}: {orphans}"
+        );
+    }
+    let ledger = ids(&s.dev, engine, "ledger").await;
+    assert!(
+        (60..=140).contains(&ledger.len()),
+        "{engine:?}: a 50% sample of 200 rows has {} rows",
+        ledger.len()
+    );
+    // The same sample on the next run.
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    assert_eq!(ids(&s.dev, engine, "ledger").await, ledger, "{engine:?}");
+}
+
+/// A `where` the source refuses is a config error (exit 2) that points into lethe.toml,
+/// from `check` and from `refresh`, and the target is not touched.
+async fn a_where_the_source_refuses_changes_nothing(engine: Engine) {
+    let s = Setup::new(engine, &subset_schema(engine), SUBSET_RULES).await;
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    let before = ids(&s.dev, engine, "customers").await;
+    let schema = engine.schema(&s.source);
+    s.configure(&format!(
+        "[targets.dev.subset]\n\"{schema}.customers\" = {{ where = \"id <= 20 AND no_such_column > 1\" }}\n"
+    ));
+    for args in [&["check"][..], &["refresh", "dev", "--no-progress"]] {
+        let out = s.lethe(args);
+        let said = text(&out);
+        assert_eq!(code(&out), Some(2), "{engine:?} {args:?}: {said}");
+        assert!(
+            said.contains("lethe.toml:7:"),
+            "{engine:?} {args:?}: {said}"
+        );
+        assert!(said.contains("customers"), "{engine:?} {args:?}: {said}");
+    }
+    assert_eq!(ids(&s.dev, engine, "customers").await, before, "{engine:?}");
+}
+
 /// Runs every scenario on one engine.
 macro_rules! conformance {
     ($module:ident, $engine:expr) => {
@@ -438,6 +723,16 @@ macro_rules! conformance {
             #[tokio::test]
             async fn a_held_target_names_its_holder() {
                 super::a_held_target_names_its_holder($engine).await;
+            }
+
+            #[tokio::test]
+            async fn a_subset_keeps_every_key_whole() {
+                super::a_subset_keeps_every_key_whole($engine).await;
+            }
+
+            #[tokio::test]
+            async fn a_where_the_source_refuses_changes_nothing() {
+                super::a_where_the_source_refuses_changes_nothing($engine).await;
             }
         }
     };
