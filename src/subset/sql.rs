@@ -97,23 +97,6 @@ struct Cond {
     deps: BTreeSet<usize>,
 }
 
-impl Cond {
-    fn any(conds: Vec<Cond>) -> Option<Cond> {
-        match conds.len() {
-            0 => None,
-            1 => conds.into_iter().next(),
-            _ => {
-                let deps = conds.iter().flat_map(|c| c.deps.iter().copied()).collect();
-                let parts: Vec<String> = conds.into_iter().map(|c| c.sql).collect();
-                Some(Cond {
-                    sql: format!("({})", parts.join(" OR ")),
-                    deps,
-                })
-            }
-        }
-    }
-}
-
 /// One named set of the `WITH` clause.
 struct Cte {
     name: String,
@@ -216,6 +199,58 @@ impl<'a> Writer<'a> {
                 .map(|(column, tests)| (column, tests.join(" AND ")))
                 .collect(),
         })
+    }
+
+    /// Rows of `node` for which any of `conds` holds. One condition stays as it is; several
+    /// become one key set (`pk IN (SELECT pk ... WHERE c1 UNION SELECT pk ... WHERE c2)`):
+    /// each part a semi-join the database plans as a hash join, where an `OR` of
+    /// `IN (SELECT ...)`s would be checked row by row once its sets are large.
+    fn any(&self, node: usize, conds: Vec<Cond>) -> Option<Cond> {
+        match conds.len() {
+            0 => None,
+            1 => conds.into_iter().next(),
+            _ => {
+                let deps = conds.iter().flat_map(|c| c.deps.iter().copied()).collect();
+                let pk = &self.graph.nodes[node].primary_key;
+                let sql = if pk.is_empty() {
+                    let parts: Vec<String> = conds.into_iter().map(|c| c.sql).collect();
+                    format!("({})", parts.join(" OR "))
+                } else {
+                    let table = self.dialect.table(&self.graph.nodes[node].name);
+                    let key: Vec<String> = pk.iter().map(|c| self.column(node, c)).collect();
+                    let parts: Vec<String> = conds
+                        .into_iter()
+                        .map(|c| format!("SELECT {} FROM {table} WHERE {}", key.join(", "), c.sql))
+                        .collect();
+                    format!("{} IN ({})", self.tuple(node, pk), parts.join(" UNION "))
+                };
+                Some(Cond { sql, deps })
+            }
+        }
+    }
+
+    /// Whether the rows `edge`'s child keeps all reference rows its parent has anyway:
+    /// the child gets rows only as children along this very key, and its own children
+    /// add none (recursively). The bench's orders, items and payments are all such, so
+    /// a customer subset reads each table with one semi-join.
+    fn redundant(&self, edge: &Edge) -> bool {
+        let graph = self.graph;
+        let child = edge.child;
+        if self.cycle_of[child].is_some() || !graph.follows_down(edge) {
+            return false;
+        }
+        let mut down_edges = graph
+            .edges
+            .iter()
+            .filter(|e| e.child == child && graph.follows_down(e));
+        let only_this =
+            down_edges.next().is_some_and(|e| std::ptr::eq(e, edge)) && down_edges.next().is_none();
+        only_this
+            && graph
+                .edges
+                .iter()
+                .filter(|e| e.parent == child && graph.pulls_up(e))
+                .all(|e| graph.subsetted(e.child) && self.redundant(e))
     }
 
     /// The `WITH` clause that defines `deps` and everything they read, in order.
@@ -439,7 +474,7 @@ impl<'a> Writer<'a> {
                 });
             }
         }
-        Cond::any(conds)
+        self.any(node, conds)
     }
 
     /// The rows of `node` that copied rows of children outside its cycle reference.
@@ -451,6 +486,7 @@ impl<'a> Writer<'a> {
             .filter(|e| {
                 e.parent == node
                     && self.graph.pulls_up(e)
+                    && !self.redundant(e)
                     && (self.cycle_of[node].is_none()
                         || self.cycle_of[e.child] != self.cycle_of[node])
             })
@@ -496,7 +532,7 @@ impl<'a> Writer<'a> {
             None => {
                 let mut conds: Vec<Cond> = self.down(node).into_iter().collect();
                 conds.extend(self.up_from_outside(node));
-                Cond::any(conds)
+                self.any(node, conds)
             }
             Some(cycle) => {
                 let set = self.cycle_all_set(cycle)?;
@@ -591,7 +627,7 @@ impl<'a> Writer<'a> {
                 .into_iter()
                 .collect();
             conds.extend(self.up_from_outside(node));
-            if let Some(cond) = Cond::any(conds) {
+            if let Some(cond) = self.any(node, conds) {
                 seeds.push(self.tagged(node, cycle, cond));
             }
         }
