@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # benches/refresh.sh — end-to-end benchmark: `lethe refresh` vs a raw COPY.
 #
-#   benches/refresh.sh [SCALE] [--drop-source] [--raw-only] [--keep]
+#   benches/refresh.sh [SCALE] [--drop-source] [--raw-only] [--keep] [--subset PCT]
 #
 #   SCALE          dataset scale for benches/data/gen_prod.sql (default 0.1;
 #                  0.01 ≈ 130k rows, 0.1 ≈ 1.3M rows, 1 ≈ 13M rows)
@@ -9,13 +9,16 @@
 #                  because generating it takes ~35 s at 0.1 and ~3 min at 1)
 #   --raw-only     skip the build and the lethe run: measure the raw baseline only
 #   --keep         keep lethe_bench_raw / lethe_bench_dst instead of dropping them
+#   --subset PCT   after the full refresh, refresh a subset too: PCT percent of the
+#                  customers and every row their keys need (lethe_bench_sub), and
+#                  report it beside the full refresh
 #
 # Environment:
 #   BENCH_DATABASE_URL  URL of a maintenance database on the server to use
 #                       (default postgres://postgres@127.0.0.1:5432/postgres);
 #                       the bench creates and drops its databases there:
 #                       lethe_bench_src_<SCALE with . as _>, lethe_bench_raw,
-#                       lethe_bench_dst.
+#                       lethe_bench_dst, lethe_bench_sub.
 #   LETHE_MASKING_KEY   masking key passed to lethe (default: a fixed bench key)
 #   BENCH_LETHE_ARGS    extra arguments for `lethe refresh bench`, split on spaces
 #                       (e.g. `--jobs 4`, or `--min-piece-kb 16384` to cut tables of
@@ -32,6 +35,7 @@ TABLES=(products customers addresses orders order_items payments support_tickets
 GEN_SQL=benches/data/gen_prod.sql
 RAW_DB=lethe_bench_raw
 DST_DB=lethe_bench_dst
+SUB_DB=lethe_bench_sub
 
 log() { printf 'refresh.sh: %s\n' "$*" >&2; }
 die() { printf 'FAIL: %s\n' "$*"; exit 1; }
@@ -43,8 +47,16 @@ drop_source=
 raw_only=
 keep=
 scale_given=
+subset=
+want_subset=
 for arg in "$@"; do
+    if [[ -n $want_subset ]]; then
+        subset=$arg
+        want_subset=
+        continue
+    fi
     case $arg in
+        --subset) want_subset=1 ;;
         --drop-source) drop_source=1 ;;
         --raw-only) raw_only=1 ;;
         --keep) keep=1 ;;
@@ -59,6 +71,10 @@ for arg in "$@"; do
 done
 if ! [[ $SCALE =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ ]] || ! awk -v s="$SCALE" 'BEGIN { exit !(s + 0 > 0) }'; then
     die "SCALE must be a positive number like 0.1, got '$SCALE'"
+fi
+
+if [[ -n $want_subset ]] || { [[ -n $subset ]] && ! awk -v p="$subset" 'BEGIN { exit !(p + 0 > 0 && p + 0 <= 100) }'; }; then
+    die "--subset takes a percentage above 0 and at most 100"
 fi
 
 SRC_DB=lethe_bench_src_${SCALE//./_}
@@ -80,6 +96,7 @@ ADMIN_URL=$BENCH_DATABASE_URL
 SRC_URL=$(db_url "$SRC_DB")
 RAW_URL=$(db_url "$RAW_DB")
 DST_URL=$(db_url "$DST_DB")
+SUB_URL=$(db_url "$SUB_DB")
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 # One value from a query: sql_value URL SQL
@@ -97,6 +114,7 @@ cleanup() {
     if [[ -z $keep ]]; then
         admin "DROP DATABASE IF EXISTS $RAW_DB" 2>/dev/null || true
         admin "DROP DATABASE IF EXISTS $DST_DB" 2>/dev/null || true
+        admin "DROP DATABASE IF EXISTS $SUB_DB" 2>/dev/null || true
     fi
     if [[ -n $drop_source ]]; then
         log "dropping source database $SRC_DB (--drop-source)"
@@ -264,6 +282,41 @@ EOF
     check_rows lethe "$DST_URL" || exit 1
 fi
 
+# ---------------------------------------------------------------- subset
+sub_s=
+sub_rss_kb=
+sub_rows=
+if [[ -n $subset && -z $raw_only ]]; then
+    [[ -n $keep ]] || admin "DROP DATABASE IF EXISTS $DST_DB"
+    admin "DROP DATABASE IF EXISTS $SUB_DB"
+    admin "CREATE DATABASE $SUB_DB"
+    export BENCH_SUBSET_URL=$SUB_URL
+    cat >>"$tmp/lethe.toml" <<EOF
+
+[targets.subset]
+url = "\${BENCH_SUBSET_URL}"
+
+[targets.subset.subset]
+"public.customers" = { percent = $subset }
+EOF
+    checkpoint
+    log "lethe subset: $LETHE_BIN --config $tmp/lethe.toml refresh subset ${lethe_args[*]}"
+    t0=$(now)
+    rc=0
+    /usr/bin/time -v -o "$tmp/time-sub.txt" "$LETHE_BIN" --config "$tmp/lethe.toml" refresh subset "${lethe_args[@]}" || rc=$?
+    t1=$(now)
+    ((rc == 0)) || die "lethe refresh subset exited with status $rc"
+    sub_s=$(elapsed "$t0" "$t1")
+    sub_rss_kb=$(awk -F': *' '/Maximum resident set size \(kbytes\)/ { print $2 }' "$tmp/time-sub.txt")
+    sub_rows=0
+    for t in "${TABLES[@]}"; do
+        sub_rows=$((sub_rows + $(sql_value "$SUB_URL" "SELECT count(*) FROM public.$t")))
+    done
+    keys=$(sql_value "$SUB_URL" "SELECT count(*) FILTER (WHERE convalidated) || '/' || count(*) FROM pg_constraint WHERE contype = 'f'")
+    [[ $keys == 6/6 ]] || die "subset: $keys foreign keys valid, expected 6/6"
+    log "lethe subset: $sub_s s, $sub_rows rows, foreign keys valid: $keys"
+fi
+
 # ---------------------------------------------------------------- report
 row() { # label seconds [rss_kb]
     awk -v l="$1" -v s="$2" -v r="$total_rows" -v b="$copy_bytes" -v k="${3:-}" 'BEGIN {
@@ -280,4 +333,11 @@ if [[ -n $lethe_s ]]; then
     row lethe "$lethe_s" "$rss_kb"
     printf 'ratio lethe/raw = %s\n' "$(awk -v a="$lethe_s" -v b="$raw_s" 'BEGIN { printf "%.2f", a / b }')"
     echo "targets: ratio <= 1.50 at scale 0.1; peak RSS < 200 MB at scales 0.1 and 1"
+fi
+if [[ -n $sub_s ]]; then
+    awk -v s="$sub_s" -v r="$sub_rows" -v k="$sub_rss_kb" -v p="$subset" 'BEGIN {
+        printf "subset (%s%% of customers) %.2f s, %d rows, %.0f rows/s, peak RSS %.1f MB\n", p, s, r, r / s, k * 1024 / 1e6
+    }'
+    printf 'ratio subset/full = %s (aim: <= 0.15 for a 10%% subset)\n' \
+        "$(awk -v a="$sub_s" -v b="$lethe_s" 'BEGIN { printf "%.2f", a / b }')"
 fi

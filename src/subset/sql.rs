@@ -738,3 +738,152 @@ impl<'a> Writer<'a> {
         Some(set)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::catalog::ForeignKey;
+    use crate::config::{Dangling, Location, SubsetEntry};
+    use crate::subset::graph::Node;
+
+    /// Plain names, a visible sample: enough to read the queries.
+    struct Plain;
+
+    impl Dialect for Plain {
+        fn ident(&self, name: &str) -> String {
+            name.to_string()
+        }
+        fn table(&self, name: &TableName) -> String {
+            name.name.clone()
+        }
+        fn sample(&self, key: &str, seed: i64) -> String {
+            format!("sample({key}, {seed})")
+        }
+        fn key_text(&self, columns: &[String]) -> String {
+            format!("text({})", columns.join(", "))
+        }
+    }
+
+    fn node(name: &str, select: Option<Select>) -> Node {
+        Node {
+            name: TableName::new("s", name),
+            primary_key: vec!["id".into()],
+            rows: 1000,
+            entry: select.map(|select| SubsetEntry {
+                select: Some(select),
+                follow_children: true,
+                dangling: Dangling::Include,
+                at: Location::from_offset(Path::new("lethe.toml"), "", 0),
+            }),
+        }
+    }
+
+    fn key(child: &str, column: &str, parent: &str) -> ForeignKey {
+        ForeignKey {
+            name: format!("{child}_{column}"),
+            table: TableName::new("s", child),
+            columns: vec![column.into()],
+            referenced: TableName::new("s", parent),
+            referenced_columns: vec!["id".into()],
+        }
+    }
+
+    fn selections(nodes: Vec<Node>, keys: &[ForeignKey]) -> Vec<Option<Selection>> {
+        let graph = Graph::new(nodes, keys, &BTreeMap::new(), |_, _| true);
+        let mut writer = Writer::new(&graph, &Plain, 7);
+        (0..graph.nodes.len())
+            .map(|i| writer.selection(i))
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_reads_each_table_with_one_semi_join() {
+        let found = selections(
+            vec![
+                node("customers", Some(Select::Percent(10.0))),
+                node("orders", None),
+                node("items", None),
+                node("products", None),
+                node("settings", None),
+            ],
+            &[
+                key("orders", "customer_id", "customers"),
+                key("items", "order_id", "orders"),
+                key("items", "product_id", "products"),
+            ],
+        );
+        let customers = found[0].as_ref().expect("subsetted");
+        assert_eq!(
+            customers.condition,
+            "sample(text(customers.id), 7) < 100000"
+        );
+        assert_eq!(customers.with, "", "its children add no condition");
+        let orders = found[1].as_ref().expect("subsetted");
+        assert!(
+            orders
+                .condition
+                .starts_with("orders.customer_id IN (SELECT id FROM lethe_d"),
+            "{}",
+            orders.condition
+        );
+        let products = found[3].as_ref().expect("subsetted");
+        assert!(
+            products
+                .condition
+                .starts_with("products.id IN (SELECT product_id FROM lethe_s"),
+            "{}",
+            products.condition
+        );
+        assert!(!products.with.contains("UNION"), "{}", products.with);
+        assert_eq!(found[4], None, "a table no root reaches is read whole");
+    }
+
+    #[test]
+    fn two_ways_in_become_one_key_set_and_cycles_recurse() {
+        let found = selections(
+            vec![
+                node("customers", Some(Select::Rows(5))),
+                node(
+                    "coupons",
+                    Some(Select::Where(crate::config::WhereText {
+                        sql: "code = 'X'".into(),
+                        start: Location::from_offset(Path::new("lethe.toml"), "", 0),
+                        verbatim: true,
+                    })),
+                ),
+                node("orders", None),
+                node("employees", Some(Select::Percent(50.0))),
+            ],
+            &[
+                key("orders", "customer_id", "customers"),
+                key("orders", "coupon_id", "coupons"),
+                key("employees", "manager_id", "employees"),
+            ],
+        );
+        let orders = found[2].as_ref().expect("subsetted");
+        assert!(
+            orders
+                .condition
+                .starts_with("orders.id IN (SELECT orders.id FROM orders WHERE "),
+            "{}",
+            orders.condition
+        );
+        assert!(orders.condition.contains(" UNION "), "{}", orders.condition);
+        let employees = found[3].as_ref().expect("subsetted");
+        assert!(
+            employees.with.starts_with("WITH RECURSIVE "),
+            "{}",
+            employees.with
+        );
+        assert!(
+            employees
+                .condition
+                .starts_with("text(employees.id) IN (SELECT k FROM lethe_up"),
+            "{}",
+            employees.condition
+        );
+    }
+}
