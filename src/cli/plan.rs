@@ -38,7 +38,8 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
             );
             continue;
         }
-        match planned.subset.as_ref().and_then(|s| s.tables.get(name)) {
+        let chosen = planned.subset.as_ref().and_then(|s| s.tables.get(name));
+        match chosen.filter(|c| c.role != lethe::subset::Role::Whole || c.selection.is_some()) {
             Some(chosen) => println!(
                 "\n{name}  (~{} of ~{} rows)  subset: {}",
                 chosen.estimate, table.table.estimated_rows, chosen.why

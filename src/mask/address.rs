@@ -52,6 +52,10 @@ pub(super) fn build_city(domain: String, options: toml::Table) -> Result<Arc<dyn
 }
 
 impl Masker for Address {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         refuse_unique(column)

@@ -96,6 +96,10 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 }
 
 impl Masker for DateOfBirth {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         let fits = match column.kind {
             TypeKind::Text => column.max_chars.is_none_or(|max| max >= DATE_CHARS),

@@ -118,6 +118,10 @@ fn is_host_name(s: &str) -> bool {
 }
 
 impl Masker for Email {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         match column.max_chars {

@@ -42,6 +42,10 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 }
 
 impl Masker for Hash {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         // Cut to a narrow column, a hash still masks; only a unique column needs the

@@ -47,6 +47,10 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 }
 
 impl Masker for Lorem {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         refuse_unique(column)?;

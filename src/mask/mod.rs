@@ -72,6 +72,14 @@ pub trait Masker: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether the stand-in owes nothing to the input's shape, so that a synthetic table
+    /// (no production row to start from) can fill a column with it from a row number:
+    /// names, e-mails, addresses, ids drawn from a keyed seed. Maskers that keep a real
+    /// value's format (phone, postcode, partial, noise, ...) cannot.
+    fn generates(&self) -> bool {
+        false
+    }
+
     /// Appends the stand-in for `input`, its randomness drawn from `seed` (the row's key
     /// fields) instead of the value. Only called when [`Masker::follows_row`] is true.
     fn mask_seeded(&self, input: &str, seed: &[u8], key: &MaskingKey, out: &mut String) {

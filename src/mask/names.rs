@@ -62,6 +62,10 @@ pub(super) fn build_full_name(
 }
 
 impl Masker for Names {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         refuse_unique(column)

@@ -66,6 +66,10 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 }
 
 impl Masker for NationalId {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         match self.format {

@@ -117,6 +117,10 @@ pub(super) fn build_country(
 }
 
 impl Masker for Pick {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         require_fit(column, self.max_length)?;

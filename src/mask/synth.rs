@@ -151,6 +151,10 @@ pub(super) fn build(
 }
 
 impl Masker for Synth {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         match &self.generator {
             Generator::Lorem { .. } => require_text(column)?,

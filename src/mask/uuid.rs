@@ -38,6 +38,10 @@ pub(super) fn build(domain: String, options: toml::Table) -> Result<Arc<dyn Mask
 }
 
 impl Masker for Uuid {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         match column.kind {
             TypeKind::Other if column.type_name == "uuid" => Ok(()),

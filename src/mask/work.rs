@@ -131,6 +131,10 @@ pub(super) fn build_job_title(
 }
 
 impl Masker for Work {
+    fn generates(&self) -> bool {
+        true
+    }
+
     fn check(&self, column: &Column) -> Result<(), String> {
         require_text(column)?;
         require_fit(column, self.max_length)?;

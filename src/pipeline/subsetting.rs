@@ -24,7 +24,7 @@ pub async fn subset_plan<E: Engine>(
     keys: &[ForeignKey],
     snapshot: &mut E::Snapshot,
 ) -> Result<Option<SubsetPlan>, Error> {
-    if target.subset.is_empty() {
+    if target.subset.is_empty() && plan.tables.iter().all(|t| t.synthetic.is_none()) {
         return Ok(None);
     }
     let (resolved, mut errors) = Resolved::new(&config.file, name, &target.subset, plan, keys);

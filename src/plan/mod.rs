@@ -33,6 +33,8 @@ pub struct TablePlan {
     pub table: Table,
     /// Created empty: no row is read.
     pub skip: bool,
+    /// Filled with this many generated rows; production's are never read.
+    pub synthetic: Option<u64>,
     /// The copied columns (generated ones are left to the target), each with its rule.
     pub columns: Vec<ColumnPlan>,
 }
@@ -212,6 +214,7 @@ impl Plan {
             plans.push(TablePlan {
                 table: table.clone(),
                 skip: table_rules.skip,
+                synthetic: table_rules.synthetic,
                 columns,
             });
         }

@@ -10,6 +10,9 @@
 //!
 //! [audit_log]
 //! skip = true                          # created empty
+//!
+//! [events]
+//! synthetic = { rows = 100000 }        # generated rows; production's are never read
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,6 +46,7 @@ pub(super) fn parse(
     for (table, section) in raw {
         let mut rules = TableRules {
             skip: false,
+            synthetic: None,
             columns: BTreeMap::new(),
             location: at(section.span()),
         };
@@ -51,6 +55,17 @@ pub(super) fn parse(
             let location = at(value.span());
             match (key.as_str(), value.into_inner()) {
                 ("skip", Value::Boolean(skip)) => rules.skip = skip,
+                ("synthetic", Value::Table(options))
+                    if !options.contains_key("mask") && !options.contains_key("synth") =>
+                {
+                    match synthetic_rows(options) {
+                        Ok(rows) => rules.synthetic = Some(rows),
+                        Err(message) => errors.push(ConfigError::at(
+                            location,
+                            format!("{schema}.{table}: synthetic: {message}"),
+                        )),
+                    }
+                }
                 ("keep", Value::Array(columns)) => {
                     for column in columns {
                         match column {
@@ -104,6 +119,20 @@ pub(super) fn parse(
         Ok(tables)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// The rows of `synthetic = { rows = N }`.
+fn synthetic_rows(mut options: toml::Table) -> Result<u64, String> {
+    let rows = match options.remove("rows") {
+        Some(Value::Integer(rows)) => {
+            u64::try_from(rows).map_err(|_| "`rows` is 0 or more".to_string())?
+        }
+        _ => return Err("takes `rows = <number of rows to generate>`".into()),
+    };
+    match options.keys().next() {
+        Some(other) => Err(format!("unknown option `{other}` (it takes `rows`)")),
+        None => Ok(rows),
     }
 }
 

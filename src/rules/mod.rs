@@ -66,6 +66,9 @@ pub struct ColumnRule {
 pub struct TableRules {
     /// Create the table empty instead of copying its rows.
     pub skip: bool,
+    /// Fill the table with this many generated rows instead of reading production's
+    /// (`synthetic = { rows = N }`): each column from its rule, keys from their parents.
+    pub synthetic: Option<u64>,
     /// Rules by column name.
     pub columns: BTreeMap<String, ColumnRule>,
     /// Where the table's section starts.
@@ -114,6 +117,7 @@ impl RuleSet {
                     continue;
                 };
                 base.skip |= overrides.skip;
+                base.synthetic = overrides.synthetic.or(base.synthetic);
                 for (column, mut rule) in overrides.columns {
                     rule.describe = format!("{} (profile {profile})", rule.describe);
                     base.columns.insert(column, rule);

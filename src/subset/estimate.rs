@@ -31,11 +31,15 @@ pub fn estimate(graph: &Graph, roots: &[Option<f64>]) -> Vec<u64> {
                 }
                 Role::Ancestor => 0.0,
                 Role::Whole => rows[v],
+                Role::Synthetic => graph.nodes[v]
+                    .synthetic
+                    .as_ref()
+                    .map_or(0.0, |s| s.rows as f64),
             };
         }
         for v in 0..n {
-            if graph.roles[v] == Role::Whole {
-                all[v] = rows[v];
+            if matches!(graph.roles[v], Role::Whole | Role::Synthetic) {
+                all[v] = down[v];
                 continue;
             }
             let mut total = down[v];
@@ -84,6 +88,7 @@ mod tests {
             name: TableName::new("public", name),
             primary_key: vec!["id".into()],
             rows,
+            synthetic: None,
             entry: select.map(|select| SubsetEntry {
                 select: Some(select),
                 follow_children: true,

@@ -19,6 +19,31 @@ pub struct Node {
     pub rows: u64,
     /// The subset's entry for it, if any.
     pub entry: Option<SubsetEntry>,
+    /// For a synthetic table: how many rows to generate, and how each copied column is
+    /// filled.
+    pub synthetic: Option<Synthetic>,
+}
+
+/// A synthetic table's rows: production's are never read.
+#[derive(Debug, Clone)]
+pub struct Synthetic {
+    /// How many.
+    pub rows: u64,
+    /// Each copied column and how its raw value is made (its rule applies after).
+    pub fills: Vec<(String, Fill)>,
+}
+
+/// Where a synthetic column's raw value comes from, before its rule makes the stand-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// The row's number, 1 to `rows` (an integer primary key kept as is).
+    RowNumber,
+    /// NULL.
+    Null,
+    /// A text unique to the table and row, for a generator to draw from.
+    Seed,
+    /// A parent row's key, drawn from the rows the copy has (a foreign key).
+    Parent,
 }
 
 /// A foreign key between two copied tables (partitions stand for their partitioned
@@ -51,6 +76,8 @@ pub enum Role {
     Ancestor,
     /// Untouched by the subset: every row.
     Whole,
+    /// Generated rows (`synthetic = { rows = N }` in its rules).
+    Synthetic,
 }
 
 /// The graph, with each table's role.
@@ -109,9 +136,14 @@ impl Graph {
         self.roles.contains(&Role::Root)
     }
 
-    /// Whether the subset chooses among this table's rows (every role but whole).
+    /// Whether any table is generated rather than read.
+    pub fn has_synthetic(&self) -> bool {
+        self.roles.contains(&Role::Synthetic)
+    }
+
+    /// Whether the subset chooses among this table's rows (roots, descendants, ancestors).
     pub fn subsetted(&self, node: usize) -> bool {
-        self.roles[node] != Role::Whole
+        !matches!(self.roles[node], Role::Whole | Role::Synthetic)
     }
 
     /// Whether the rows of `edge`'s child that reference chosen parent rows come too.
@@ -127,7 +159,9 @@ impl Graph {
     /// Whether the rows `edge`'s child keeps pull the parent rows they reference into
     /// the copy (else the key is cleared where the parent is left out).
     pub fn pulls_up(&self, edge: &Edge) -> bool {
-        !(edge.nullable && self.dangling(edge.child) == Dangling::Null)
+        // A synthetic child draws its keys from the parent's copied rows instead.
+        self.roles[edge.child] != Role::Synthetic
+            && !(edge.nullable && self.dangling(edge.child) == Dangling::Null)
     }
 
     /// Whether `edge`'s key is cleared in rows whose parent is left out.
@@ -185,16 +219,21 @@ fn roles(nodes: &[Node], edges: &[Edge]) -> Vec<Role> {
     let mut roles: Vec<Role> = nodes
         .iter()
         .map(|n| match n.entry.as_ref().and_then(|e| e.select.as_ref()) {
+            _ if n.synthetic.is_some() => Role::Synthetic,
             Some(_) => Role::Root,
             None => Role::Whole,
         })
         .collect();
+    let generated = |i: usize| roles_synthetic(nodes, i);
     let mut reached: BTreeSet<usize> = (0..nodes.len())
         .filter(|&i| roles[i] == Role::Root)
         .collect();
     let mut work: Vec<usize> = reached.iter().copied().collect();
     while let Some(parent) = work.pop() {
-        for e in edges.iter().filter(|e| e.parent == parent) {
+        for e in edges
+            .iter()
+            .filter(|e| e.parent == parent && !generated(e.child))
+        {
             if reached.insert(e.child) {
                 roles[e.child] = Role::Descendant;
                 work.push(e.child);
@@ -204,7 +243,10 @@ fn roles(nodes: &[Node], edges: &[Edge]) -> Vec<Role> {
     let mut needed = reached.clone();
     let mut work: Vec<usize> = reached.into_iter().collect();
     while let Some(child) = work.pop() {
-        for e in edges.iter().filter(|e| e.child == child) {
+        for e in edges
+            .iter()
+            .filter(|e| e.child == child && !generated(e.parent))
+        {
             if needed.insert(e.parent) {
                 roles[e.parent] = Role::Ancestor;
                 work.push(e.parent);
@@ -212,6 +254,10 @@ fn roles(nodes: &[Node], edges: &[Edge]) -> Vec<Role> {
         }
     }
     roles
+}
+
+fn roles_synthetic(nodes: &[Node], node: usize) -> bool {
+    nodes[node].synthetic.is_some()
 }
 
 /// Tarjan's strongly connected components (recursive: as deep as the longest chain of

@@ -18,6 +18,7 @@
 mod estimate;
 mod graph;
 mod sql;
+mod synthetic;
 
 pub use graph::Role;
 pub use sql::{Dialect, Selection, select_sql};
@@ -29,7 +30,7 @@ use crate::catalog::{ForeignKey, TableName};
 use crate::config::{ConfigError, Select, Subset, WhereText};
 use crate::mask::MaskingKey;
 use crate::plan::{Plan, closest};
-use graph::{Graph, Node};
+use graph::{Graph, Node, Synthetic};
 
 /// How one table of a subset is copied.
 #[derive(Debug, Clone)]
@@ -136,6 +137,10 @@ impl Resolved {
                 primary_key: t.table.primary_key.clone(),
                 rows: t.table.estimated_rows,
                 entry: subset.tables.get(&t.table.name).cloned(),
+                synthetic: t.synthetic.map(|rows| Synthetic {
+                    rows,
+                    fills: Vec::new(),
+                }),
             })
             .collect();
         let nullable = |table: &TableName, column: &str| {
@@ -146,7 +151,17 @@ impl Resolved {
                 .and_then(|t| t.table.columns.iter().find(|c| c.name == column))
                 .is_some_and(|c| c.nullable)
         };
-        let graph = Graph::new(nodes, keys, &partition_of, nullable);
+        let mut graph = Graph::new(nodes, keys, &partition_of, nullable);
+        for (i, table) in copied.iter().enumerate() {
+            if graph.roles[i] == Role::Synthetic {
+                let fills = synthetic::fills(&graph, i, table, target, &mut errors);
+                if let Some(synthetic) = graph.nodes[i].synthetic.as_mut() {
+                    synthetic.fills = fills;
+                }
+            } else {
+                synthetic::check_child(&graph, i, table, &mut errors);
+            }
+        }
         for node in &graph.nodes {
             let Some(entry) = &node.entry else { continue };
             let samples = matches!(
@@ -189,9 +204,10 @@ impl Resolved {
         (Self { graph }, errors)
     }
 
-    /// Whether the subset chooses any rows (else every table is copied whole).
+    /// Whether the subset chooses any rows or generates any table (else every table is
+    /// copied whole).
     pub fn chooses_rows(&self) -> bool {
-        self.graph.has_roots()
+        self.graph.has_roots() || self.graph.has_synthetic()
     }
 
     /// The `where` conditions of the roots, for the source to estimate and check.
@@ -232,7 +248,9 @@ impl Resolved {
         let mut writer = sql::Writer::new(graph, dialect, seed);
         let tables = (0..graph.nodes.len())
             .map(|i| {
-                let selection = if graph.has_roots() {
+                let selection = if graph.roles[i] == Role::Synthetic {
+                    Some(Arc::new(writer.synthetic(i)))
+                } else if graph.has_roots() {
                     writer.selection(i).map(Arc::new)
                 } else {
                     None
@@ -290,6 +308,20 @@ impl Resolved {
             }
             Role::Ancestor => {}
             Role::Whole => return "whole (no root reaches it)".to_string(),
+            Role::Synthetic => {
+                let rows = graph.nodes[node].synthetic.as_ref().map_or(0, |s| s.rows);
+                let parents: Vec<usize> = graph
+                    .edges
+                    .iter()
+                    .filter(|e| e.child == node)
+                    .map(|e| e.parent)
+                    .collect();
+                let mut why = format!("synthetic: {rows} generated rows, production's never read");
+                if !parents.is_empty() {
+                    why += &format!("; keys drawn from the copied rows of {}", names(parents));
+                }
+                return why;
+            }
         }
         let children: Vec<usize> = graph
             .edges

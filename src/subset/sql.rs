@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::graph::{Edge, Graph, Role};
+use super::graph::{Edge, Fill, Graph, Role};
 use crate::catalog::TableName;
 use crate::config::Select;
 
@@ -22,9 +22,21 @@ pub trait Dialect: Sync {
     fn ident(&self, name: &str) -> String;
     /// A quoted, qualified table name.
     fn table(&self, name: &TableName) -> String;
-    /// An integer expression in `[0, 1_000_000)`: a hash of the text expression `key`
-    /// keyed by `seed`, the same for the same key and seed on every run.
-    fn sample(&self, key: &str, seed: i64) -> String;
+    /// A non-negative integer expression (at least 2^48 values): a hash of the text
+    /// expression `key` keyed by `seed`, the same for the same key and seed on every run.
+    fn hash(&self, key: &str, seed: i64) -> String;
+    /// An integer expression in `[0, 1_000_000)`: where `key` falls in a sample.
+    fn sample(&self, key: &str, seed: i64) -> String {
+        format!("({} % 1000000)", self.hash(key, seed))
+    }
+    /// The body of a `WITH` query `name` whose one column `n` counts from 1 to `rows`
+    /// (at least 1), and whether it refers to itself (a recursive count).
+    fn series(&self, name: &str, rows: u64) -> (String, bool) {
+        (
+            format!("SELECT 1 AS n UNION ALL SELECT n + 1 FROM {name} WHERE n < {rows}"),
+            true,
+        )
+    }
     /// A text expression that tells rows apart by `columns` (expressions).
     fn key_text(&self, columns: &[String]) -> String;
     /// The keyword that makes the engine compute a `WITH` query once rather than at
@@ -45,6 +57,9 @@ pub struct Selection {
     /// Columns read as NULL unless their condition holds: keys whose parent row is left
     /// out (`dangling = "null"`).
     pub cleared: BTreeMap<String, String>,
+    /// The named set (defined in `with`) to read the rows from instead of the table: a
+    /// synthetic table's generated rows, whose columns bear the table's column names.
+    pub rows_from: Option<String>,
 }
 
 impl Selection {
@@ -65,6 +80,11 @@ pub fn select_sql(
     columns: &[&str],
     selection: Option<&Selection>,
 ) -> String {
+    if let Some(rows) = selection.and_then(|s| s.rows_from.as_ref()) {
+        let list: Vec<String> = columns.iter().map(|c| dialect.ident(c)).collect();
+        let with = selection.map_or("", |s| s.with.as_str());
+        return format!("{with}SELECT {} FROM {rows}", list.join(", "));
+    }
     let from = dialect.table(table);
     let list: Vec<String> = columns
         .iter()
@@ -123,6 +143,8 @@ pub struct Writer<'a> {
     cycles: Vec<Vec<usize>>,
     cycle_down: BTreeMap<usize, Option<usize>>,
     cycle_all: BTreeMap<usize, Option<usize>>,
+    /// Synthetic tables' generated rows.
+    generated: BTreeMap<usize, usize>,
 }
 
 impl<'a> Writer<'a> {
@@ -150,6 +172,7 @@ impl<'a> Writer<'a> {
             cycles,
             cycle_down: BTreeMap::new(),
             cycle_all: BTreeMap::new(),
+            generated: BTreeMap::new(),
         }
     }
 
@@ -198,7 +221,148 @@ impl<'a> Writer<'a> {
                 .into_iter()
                 .map(|(column, tests)| (column, tests.join(" AND ")))
                 .collect(),
+            rows_from: None,
         })
+    }
+
+    /// The selection of the synthetic table `node`: its generated rows.
+    pub fn synthetic(&mut self, node: usize) -> Selection {
+        let rows = self.generated(node);
+        Selection {
+            with: self.with(&BTreeSet::from([rows])),
+            condition: "1 = 1".into(),
+            cleared: BTreeMap::new(),
+            rows_from: Some(self.ctes[rows].name.clone()),
+        }
+    }
+
+    /// The named set of a synthetic table's rows, one column per copied column, named as
+    /// the column: row `n` of `1..=rows` with each column's raw value (see `Fill`), a
+    /// foreign key's from the parent row at a keyed-hash position among the parent's
+    /// copied rows.
+    fn generated(&mut self, node: usize) -> usize {
+        if let Some(&set) = self.generated.get(&node) {
+            return set;
+        }
+        let Some(synthetic) = self.graph.nodes[node].synthetic.clone() else {
+            return self.push(
+                format!("lethe_g{}", self.ctes.len()),
+                "SELECT 1 AS n WHERE 1 = 0".into(),
+                false,
+                BTreeSet::new(),
+            );
+        };
+        let series_name = format!("lethe_n{}", self.ctes.len());
+        let (body, recursive) = self.dialect.series(&series_name, synthetic.rows.max(1));
+        let series = self.push(series_name.clone(), body, recursive, BTreeSet::new());
+        let mut deps = BTreeSet::from([series]);
+        let mut joins = Vec::new();
+        let mut drawn: BTreeMap<String, String> = BTreeMap::new();
+        let edges: Vec<Edge> = self
+            .graph
+            .edges
+            .iter()
+            .filter(|e| e.child == node)
+            .cloned()
+            .collect();
+        for (k, edge) in edges.iter().enumerate() {
+            let (parents, count) = self.parent_keys(edge);
+            deps.insert(parents);
+            deps.insert(count);
+            let seed = self
+                .seed
+                .wrapping_add(i64::try_from(k + 1).unwrap_or(0).wrapping_mul(0x9E37_79B9));
+            let position = self
+                .dialect
+                .hash(&self.dialect.key_text(&[format!("{series_name}.n")]), seed);
+            joins.push(format!(
+                "CROSS JOIN {count_name} AS lethe_c{k} LEFT JOIN {parents_name} AS lethe_p{k}                  ON lethe_p{k}.lethe_rn = 1 + {position} % NULLIF(lethe_c{k}.lethe_count, 0)",
+                count_name = self.ctes[count].name,
+                parents_name = self.ctes[parents].name,
+            ));
+            for (column, referenced) in edge.columns.iter().zip(&edge.referenced) {
+                drawn
+                    .entry(column.clone())
+                    .or_insert_with(|| format!("lethe_p{k}.{}", self.dialect.ident(referenced)));
+            }
+        }
+        let table = self.graph.nodes[node].name.name.clone();
+        let seed_text = self.dialect.key_text(&[
+            format!("'{}'", table.replace('\'', "''")),
+            format!("{series_name}.n"),
+        ]);
+        let columns: Vec<String> = synthetic
+            .fills
+            .iter()
+            .map(|(column, fill)| {
+                let value = match fill {
+                    Fill::Parent => drawn.get(column).cloned().unwrap_or_else(|| "NULL".into()),
+                    Fill::RowNumber => format!("{series_name}.n"),
+                    Fill::Null => "NULL".into(),
+                    Fill::Seed => seed_text.clone(),
+                };
+                format!("{value} AS {}", self.dialect.ident(column))
+            })
+            .collect();
+        let name = format!("lethe_g{}", self.ctes.len());
+        let set = self.push(
+            name,
+            format!(
+                "SELECT {} FROM {series_name} {} WHERE {series_name}.n <= {}",
+                columns.join(", "),
+                joins.join(" "),
+                synthetic.rows
+            ),
+            false,
+            deps,
+        );
+        self.generated.insert(node, set);
+        set
+    }
+
+    /// The copied rows' keys of `edge`'s parent, numbered in key order, and their count:
+    /// what a synthetic child draws its foreign keys from.
+    fn parent_keys(&mut self, edge: &Edge) -> (usize, usize) {
+        let parent = edge.parent;
+        let (from, deps) = match self.graph.roles[parent] {
+            Role::Synthetic => {
+                let set = self.generated(parent);
+                (self.ctes[set].name.clone(), BTreeSet::from([set]))
+            }
+            Role::Whole => (
+                self.dialect.table(&self.graph.nodes[parent].name),
+                BTreeSet::new(),
+            ),
+            Role::Root | Role::Descendant | Role::Ancestor => {
+                let set = self.all_set(parent);
+                (self.ctes[set].name.clone(), BTreeSet::from([set]))
+            }
+        };
+        let keys = self.list(&edge.referenced);
+        let present: Vec<String> = edge
+            .referenced
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", self.dialect.ident(c)))
+            .collect();
+        let parents = self.push(
+            format!("lethe_k{}", self.ctes.len()),
+            format!(
+                "SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) AS lethe_rn FROM {from} WHERE {}",
+                present.join(" AND ")
+            ),
+            false,
+            deps,
+        );
+        let count = self.push(
+            format!("lethe_c{}", self.ctes.len()),
+            format!(
+                "SELECT count(*) AS lethe_count FROM {}",
+                self.ctes[parents].name
+            ),
+            false,
+            BTreeSet::from([parents]),
+        );
+        (parents, count)
     }
 
     /// Rows of `node` for which any of `conds` holds. One condition stays as it is; several
@@ -759,6 +923,9 @@ mod tests {
         fn table(&self, name: &TableName) -> String {
             name.name.clone()
         }
+        fn hash(&self, key: &str, seed: i64) -> String {
+            format!("hash({key}, {seed})")
+        }
         fn sample(&self, key: &str, seed: i64) -> String {
             format!("sample({key}, {seed})")
         }
@@ -772,6 +939,7 @@ mod tests {
             name: TableName::new("s", name),
             primary_key: vec!["id".into()],
             rows: 1000,
+            synthetic: None,
             entry: select.map(|select| SubsetEntry {
                 select: Some(select),
                 follow_children: true,

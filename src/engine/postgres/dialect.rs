@@ -15,8 +15,12 @@ impl crate::subset::Dialect for PgDialect {
         qualified(name)
     }
 
-    fn sample(&self, key: &str, seed: i64) -> String {
-        format!("((hashtextextended({key}, {seed}) & 9223372036854775807) % 1000000)")
+    fn hash(&self, key: &str, seed: i64) -> String {
+        format!("(hashtextextended({key}, {seed}) & 9223372036854775807)")
+    }
+
+    fn series(&self, _name: &str, rows: u64) -> (String, bool) {
+        (format!("SELECT generate_series(1, {rows}) AS n"), false)
     }
 
     fn key_text(&self, columns: &[String]) -> String {

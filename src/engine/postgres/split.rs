@@ -86,6 +86,13 @@ pub fn copy_sql(
     part: &Part,
     selection: Option<&Selection>,
 ) -> String {
+    if let Some(rows) = selection.and_then(|s| s.rows_from.as_ref()) {
+        let with = selection.map_or("", |s| s.with.as_str());
+        return format!(
+            "COPY ({with}SELECT {} FROM {rows}) TO STDOUT",
+            column_list(columns.iter().copied())
+        );
+    }
     let (relation, only) = match &part.from {
         Some(partition) => (partition, "ONLY "),
         None if table.partitioned => (&table.name, ""),

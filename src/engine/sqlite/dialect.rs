@@ -6,25 +6,25 @@ use rusqlite::functions::FunctionFlags;
 
 use super::ident;
 
-/// Adds the sample function to a source connection.
-pub fn add_sample(conn: &Connection) -> rusqlite::Result<()> {
+/// Adds the keyed hash to a source connection.
+pub fn add_hash(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
-        SAMPLE,
+        HASH,
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             let key: String = ctx.get(0)?;
             let seed: i64 = ctx.get(1)?;
-            Ok(sample(&key, seed))
+            Ok(hash(&key, seed))
         },
     )
 }
 
-/// The name of the sample function on source connections (SQLite has no keyed hash).
-const SAMPLE: &str = "lethe_sample";
+/// The name of the keyed hash on source connections (SQLite has none of its own).
+const HASH: &str = "lethe_hash";
 
-/// `key`'s place in `[0, 1_000_000)` under `seed`: the first bytes of SHA-256 of both.
-fn sample(key: &str, seed: i64) -> i64 {
+/// `key` hashed under `seed`: the first bytes of SHA-256 of both, as a non-negative integer.
+fn hash(key: &str, seed: i64) -> i64 {
     use sha2::Digest;
     let digest = sha2::Sha256::new()
         .chain_update(seed.to_le_bytes())
@@ -32,7 +32,7 @@ fn sample(key: &str, seed: i64) -> i64 {
         .finalize();
     let mut head = [0_u8; 8];
     head.copy_from_slice(&digest[..8]);
-    i64::try_from(u64::from_le_bytes(head) % 1_000_000).unwrap_or(0)
+    i64::try_from(u64::from_le_bytes(head) >> 1).unwrap_or(0)
 }
 
 /// SQLite's SQL for a subset's queries.
@@ -48,8 +48,8 @@ impl crate::subset::Dialect for SqliteDialect {
         ident(&name.name)
     }
 
-    fn sample(&self, key: &str, seed: i64) -> String {
-        format!("{SAMPLE}({key}, {seed})")
+    fn hash(&self, key: &str, seed: i64) -> String {
+        format!("{HASH}({key}, {seed})")
     }
 
     fn key_text(&self, columns: &[String]) -> String {

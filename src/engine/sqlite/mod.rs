@@ -111,7 +111,7 @@ pub fn open_source(path: &Path) -> Result<Connection, Error> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(open)?;
-    dialect::add_sample(&conn).map_err(open)?;
+    dialect::add_hash(&conn).map_err(open)?;
     Ok(conn)
 }
 
