@@ -694,6 +694,51 @@ async fn a_where_the_source_refuses_changes_nothing(engine: Engine) {
     assert_eq!(ids(&s.dev, engine, "customers").await, before, "{engine:?}");
 }
 
+/// A synthetic table: generated rows whose foreign keys are drawn from the rows the copy
+/// has (a subsetted parent), the same rows on every run, production's never read.
+async fn a_synthetic_table_draws_from_the_copy(engine: Engine) {
+    let schema_sql = format!(
+        "{}\nCREATE TABLE visits (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers(id), kind VARCHAR(10) NOT NULL, note TEXT);\n\
+         INSERT INTO visits VALUES (1, 1, 'real', 'a real secret');\n",
+        subset_schema(engine)
+    );
+    let rules = format!(
+        "{SUBSET_RULES}\n[visits]\nsynthetic = {{ rows = 1000 }}\nkeep = [\"id\", \"customer_id\"]\n\
+         kind = {{ synth = \"choice\", values = [\"web\", \"app\"] }}\nnote = {{ synth = \"lorem\", words = [2, 4] }}\n"
+    );
+    let s = Setup::new(engine, &schema_sql, &rules).await;
+    let schema = engine.schema(&s.source);
+    s.configure(&format!(
+        "[targets.dev.subset]\n\"{schema}.customers\" = {{ where = \"id <= 20\" }}\n"
+    ));
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    assert_eq!(
+        ids(&s.dev, engine, "visits").await,
+        (1..=1000).collect::<Vec<u32>>(),
+        "{engine:?}"
+    );
+    let count = |sql: &str| engine.text(&format!("({sql})"));
+    assert_eq!(
+        s.dev
+            .column(&format!(
+                "SELECT {}",
+                count("SELECT count(*) FROM visits v WHERE v.customer_id NOT IN (SELECT id FROM customers) OR v.customer_id > 20 OR v.kind NOT IN ('web', 'app') OR v.note LIKE '%real%'")
+            ))
+            .await,
+        vec![Some("0".to_string())],
+        "{engine:?}: keys from the copied customers only, values from their rules"
+    );
+    let digest = s.dev.column("SELECT kind FROM visits ORDER BY id").await;
+    let out = s.lethe(&["refresh", "dev", "--no-progress"]);
+    assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
+    assert_eq!(
+        s.dev.column("SELECT kind FROM visits ORDER BY id").await,
+        digest,
+        "{engine:?}: the same rows on every run"
+    );
+}
+
 /// Runs every scenario on one engine.
 macro_rules! conformance {
     ($module:ident, $engine:expr) => {
@@ -733,6 +778,11 @@ macro_rules! conformance {
             #[tokio::test]
             async fn a_where_the_source_refuses_changes_nothing() {
                 super::a_where_the_source_refuses_changes_nothing($engine).await;
+            }
+
+            #[tokio::test]
+            async fn a_synthetic_table_draws_from_the_copy() {
+                super::a_synthetic_table_draws_from_the_copy($engine).await;
             }
         }
     };

@@ -293,3 +293,102 @@ async fn dangling_keys_are_cleared_and_rows_and_follow_children_are_kept() {
     );
     assert_eq!(dev.count("SELECT count(*) FROM reviews").await, 0);
 }
+
+const EVENTS: &str = "
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE events (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id),
+                     kind text NOT NULL, note text, at date NOT NULL, email text UNIQUE);
+INSERT INTO customers SELECT g, 'Real Name ' || g FROM generate_series(1, 1000) g;
+INSERT INTO events VALUES (1, 1, 'real', 'a real secret', '2024-01-01', 'real@corp.example');
+";
+
+const EVENTS_RULES: &str = r#"
+[customers]
+keep = ["id"]
+name = "full_name"
+
+[events]
+synthetic = { rows = 100000 }
+keep = ["id", "customer_id"]
+kind = { synth = "choice", values = ["click", "view", "buy"] }
+note = { synth = "lorem", words = [3, 8] }
+at = { synth = "date", between = ["2024-01-01", "2025-12-31"] }
+email = "email"
+"#;
+
+/// A digest of every row of `events`, in id order.
+async fn events_digest(db: &TestDb) -> Vec<Option<String>> {
+    db.column("SELECT md5(string_agg(e::text, '|' ORDER BY id)) FROM events e")
+        .await
+}
+
+#[tokio::test]
+async fn a_synthetic_table_draws_its_keys_from_a_subsetted_parent_and_validates() {
+    let source = TestDb::create("src").await;
+    source.exec(EVENTS).await;
+    let dev = TestDb::create("dev").await;
+    let ws = Workspace::new(&source, &dev, KEY, &[("public", EVENTS_RULES)]);
+    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
+    ws.write_config(&config.replace(
+        "[masking]",
+        "[targets.dev.subset]\n\"public.customers\" = { where = \"id <= 100\" }\n\n[masking]",
+    ));
+    let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
+    assert!(
+        plan.contains("public.events  (~100000 of ~")
+            && plan.contains("subset: synthetic: 100000 generated rows, production's never read"),
+        "{plan}"
+    );
+    expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
+    assert_eq!(validated_keys(&dev).await, (1, 1));
+    assert_eq!(dev.count("SELECT count(*) FROM customers").await, 100);
+    assert_eq!(dev.count("SELECT count(*) FROM events").await, 100_000);
+    assert_eq!(
+        dev.count("SELECT count(DISTINCT customer_id) FROM events")
+            .await,
+        100,
+        "keys drawn from every copied customer, and only from them"
+    );
+    assert_eq!(
+        dev.count("SELECT count(DISTINCT email) FROM events").await,
+        100_000,
+        "a unique column stays unique"
+    );
+    assert_eq!(
+        dev.count(
+            "SELECT count(*) FROM events WHERE note LIKE '%real%' OR email LIKE '%corp.example' \
+             OR kind NOT IN ('click', 'view', 'buy') OR at NOT BETWEEN '2024-01-01' AND '2025-12-31'"
+        )
+        .await,
+        0,
+        "production's rows are never read; generated values follow their rules"
+    );
+    let first = events_digest(&dev).await;
+    expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
+    assert_eq!(
+        events_digest(&dev).await,
+        first,
+        "the same rows on every run"
+    );
+
+    // A column that cannot be generated is refused before anything is touched.
+    ws.write_rules(
+        "public",
+        &EVENTS_RULES
+            .replace(
+                "keep = [\"id\", \"customer_id\"]",
+                "keep = [\"id\", \"customer_id\", \"note\"]",
+            )
+            .replace("note = { synth = \"lorem\", words = [3, 8] }\n", ""),
+    );
+    let out = ws.lethe(&["refresh", "dev"]);
+    let (stdout, stderr) = expect_exit(&out, 2);
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("public.toml:8:")
+            && said
+                .contains("public.events.note: a synthetic table has no production value to keep"),
+        "{said}"
+    );
+    assert_eq!(events_digest(&dev).await, first);
+}
