@@ -472,6 +472,7 @@ async fn pre_swap_checks_name_the_table_that_fails() {
             name: sequence.clone(),
             last_value,
             is_called,
+            owner: None,
         }]
     };
     let sequences = session

@@ -296,7 +296,7 @@ async fn dangling_keys_are_cleared_and_rows_and_follow_children_are_kept() {
 
 const EVENTS: &str = "
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
-CREATE TABLE events (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id),
+CREATE TABLE events (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id),
                      kind text NOT NULL, note text, at date NOT NULL, email text UNIQUE);
 INSERT INTO customers SELECT g, 'Real Name ' || g FROM generate_series(1, 1000) g;
 INSERT INTO events VALUES (1, 1, 'real', 'a real secret', '2024-01-01', 'real@corp.example');
@@ -362,6 +362,11 @@ async fn a_synthetic_table_draws_its_keys_from_a_subsetted_parent_and_validates(
         .await,
         0,
         "production's rows are never read; generated values follow their rules"
+    );
+    assert_eq!(
+        dev.count("SELECT last_value FROM events_id_seq").await,
+        100_000,
+        "the id sequence continues after the generated rows, not at production's"
     );
     let first = events_digest(&dev).await;
     expect_exit(&ws.lethe(&["refresh", "dev"]), 0);

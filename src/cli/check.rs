@@ -66,15 +66,25 @@ pub async fn run(config: &Config, _args: Args) -> Result<ExitCode, Failure> {
         }
     }
 
-    // Each subset against the source: unknown tables, `where`s the source refuses.
-    for (name, target) in config.targets.iter().filter(|(_, t)| !t.subset.is_empty()) {
+    // Each target's rows against the source: its subset (unknown tables, `where`s the
+    // source refuses) and the synthetic tables of its rules (what cannot be generated).
+    let mut seen: BTreeSet<String> = problems.iter().cloned().collect();
+    for (name, target) in &config.targets {
         let Some((_, rules)) = loaded.iter().find(|(p, _)| **p == target.profile) else {
             continue;
         };
+        if target.subset.is_empty() && rules.tables.values().all(|t| t.synthetic.is_none()) {
+            continue;
+        }
         match pipeline::plan_only(config, rules, Some(name)).await {
             Ok(_) => {}
             Err(pipeline::Error::Config(errors)) => {
-                problems.extend(errors.0.iter().map(ToString::to_string));
+                for error in &errors.0 {
+                    let error = error.to_string();
+                    if seen.insert(error.clone()) {
+                        problems.push(error);
+                    }
+                }
             }
             Err(error) => return Err(error.into()),
         }

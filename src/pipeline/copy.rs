@@ -75,6 +75,10 @@ where
         let table = &plan.tables[index];
         let chosen = subset.and_then(|s| s.tables.get(&table.table.name));
         let selection = chosen.and_then(|c| c.selection.clone());
+        // Fail closed: a synthetic table is only ever read from its generated rows.
+        if table.synthetic.is_some() && selection.as_ref().is_none_or(|s| s.rows_from.is_none()) {
+            return Err(Error::SyntheticNotGenerated(table.table.name.clone()));
+        }
         // A subsetted table is read by its one query, whole.
         let parts = match cut(options.pieces, table.table.size_bytes, total, most) {
             Some(split) if selection.is_none() => snapshot.split(&table.table, split).await?,

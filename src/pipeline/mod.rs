@@ -51,6 +51,12 @@ pub enum Error {
         /// Rows the target confirmed.
         written: u64,
     },
+    /// A synthetic table reached the copy without its generated rows: it is never read
+    /// from production instead.
+    #[error(
+        "{0} is synthetic but its generated rows were not planned; refusing to read production's"
+    )]
+    SyntheticNotGenerated(TableName),
     /// A masking worker vanished (it panicked).
     #[error("a masking worker stopped unexpectedly")]
     MaskWorkerLost,

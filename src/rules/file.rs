@@ -92,6 +92,12 @@ pub(super) fn parse(
                 },
             }
         }
+        if rules.skip && rules.synthetic.is_some() {
+            errors.push(ConfigError::at(
+                rules.location.clone(),
+                format!("{schema}.{table}: `skip` and `synthetic` both: a table is created empty or generated, not both"),
+            ));
+        }
         for (column, rule, describe, location, by) in found {
             match rules.columns.entry(column) {
                 std::collections::btree_map::Entry::Occupied(entry) => {

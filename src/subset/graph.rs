@@ -136,6 +136,28 @@ impl Graph {
         self.roles.contains(&Role::Root)
     }
 
+    /// Whether `from` reaches `to` through keys from synthetic tables to synthetic tables
+    /// (a cycle when `to` references `from`).
+    pub fn synthetic_path(&self, from: usize, to: usize) -> bool {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut work = vec![from];
+        while let Some(node) = work.pop() {
+            if node == to {
+                return true;
+            }
+            if std::mem::replace(&mut seen[node], true) {
+                continue;
+            }
+            work.extend(
+                self.edges
+                    .iter()
+                    .filter(|e| e.child == node && self.roles[e.parent] == Role::Synthetic)
+                    .map(|e| e.parent),
+            );
+        }
+        false
+    }
+
     /// Whether any table is generated rather than read.
     pub fn has_synthetic(&self) -> bool {
         self.roles.contains(&Role::Synthetic)
@@ -224,7 +246,7 @@ fn roles(nodes: &[Node], edges: &[Edge]) -> Vec<Role> {
             None => Role::Whole,
         })
         .collect();
-    let generated = |i: usize| roles_synthetic(nodes, i);
+    let generated = |i: usize| nodes[i].synthetic.is_some();
     let mut reached: BTreeSet<usize> = (0..nodes.len())
         .filter(|&i| roles[i] == Role::Root)
         .collect();
@@ -254,10 +276,6 @@ fn roles(nodes: &[Node], edges: &[Edge]) -> Vec<Role> {
         }
     }
     roles
-}
-
-fn roles_synthetic(nodes: &[Node], node: usize) -> bool {
-    nodes[node].synthetic.is_some()
 }
 
 /// Tarjan's strongly connected components (recursive: as deep as the longest chain of

@@ -248,8 +248,8 @@ impl Resolved {
         let mut writer = sql::Writer::new(graph, dialect, seed);
         let tables = (0..graph.nodes.len())
             .map(|i| {
-                let selection = if graph.roles[i] == Role::Synthetic {
-                    Some(Arc::new(writer.synthetic(i)))
+                let selection = if let Some(synthetic) = &graph.nodes[i].synthetic {
+                    Some(Arc::new(writer.synthetic(i, synthetic)))
                 } else if graph.has_roots() {
                     writer.selection(i).map(Arc::new)
                 } else {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::graph::{Edge, Fill, Graph, Role};
+use super::graph::{Edge, Fill, Graph, Role, Synthetic};
 use crate::catalog::TableName;
 use crate::config::Select;
 
@@ -108,6 +108,15 @@ pub fn select_sql(
             selection.condition
         ),
     }
+}
+
+/// A seed from a name (FNV-1a), mixed into the run's seed so that each table's sample
+/// and each key's draws are their own, the same on every run.
+fn name_seed(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_le_bytes(hash.to_le_bytes())
 }
 
 /// A condition and the named sets it reads.
@@ -226,8 +235,8 @@ impl<'a> Writer<'a> {
     }
 
     /// The selection of the synthetic table `node`: its generated rows.
-    pub fn synthetic(&mut self, node: usize) -> Selection {
-        let rows = self.generated(node);
+    pub fn synthetic(&mut self, node: usize, synthetic: &Synthetic) -> Selection {
+        let rows = self.generated(node, synthetic);
         Selection {
             with: self.with(&BTreeSet::from([rows])),
             condition: "1 = 1".into(),
@@ -240,50 +249,55 @@ impl<'a> Writer<'a> {
     /// the column: row `n` of `1..=rows` with each column's raw value (see `Fill`), a
     /// foreign key's from the parent row at a keyed-hash position among the parent's
     /// copied rows.
-    fn generated(&mut self, node: usize) -> usize {
+    fn generated(&mut self, node: usize, synthetic: &Synthetic) -> usize {
         if let Some(&set) = self.generated.get(&node) {
             return set;
         }
-        let Some(synthetic) = self.graph.nodes[node].synthetic.clone() else {
-            return self.push(
-                format!("lethe_g{}", self.ctes.len()),
-                "SELECT 1 AS n WHERE 1 = 0".into(),
-                false,
-                BTreeSet::new(),
-            );
-        };
         let series_name = format!("lethe_n{}", self.ctes.len());
         let (body, recursive) = self.dialect.series(&series_name, synthetic.rows.max(1));
         let series = self.push(series_name.clone(), body, recursive, BTreeSet::new());
         let mut deps = BTreeSet::from([series]);
         let mut joins = Vec::new();
         let mut drawn: BTreeMap<String, String> = BTreeMap::new();
+        // Keys whose columns are all NULL (a nullable key back into a cycle of synthetic
+        // tables) draw nothing.
+        let fill_of = |column: &String| {
+            synthetic
+                .fills
+                .iter()
+                .find(|(c, _)| c == column)
+                .map(|(_, fill)| *fill)
+        };
         let edges: Vec<Edge> = self
             .graph
             .edges
             .iter()
-            .filter(|e| e.child == node)
+            .filter(|e| {
+                e.child == node && e.columns.iter().any(|c| fill_of(c) == Some(Fill::Parent))
+            })
             .cloned()
             .collect();
         for (k, edge) in edges.iter().enumerate() {
             let (parents, count) = self.parent_keys(edge);
             deps.insert(parents);
             deps.insert(count);
-            let seed = self
-                .seed
-                .wrapping_add(i64::try_from(k + 1).unwrap_or(0).wrapping_mul(0x9E37_79B9));
+            // Each key of each table draws apart from the others.
+            let seed =
+                self.seed ^ name_seed(&format!("{}\0{}", self.graph.nodes[node].name, edge.name));
             let position = self
                 .dialect
                 .hash(&self.dialect.key_text(&[format!("{series_name}.n")]), seed);
             joins.push(format!(
-                "CROSS JOIN {count_name} AS lethe_c{k} LEFT JOIN {parents_name} AS lethe_p{k}                  ON lethe_p{k}.lethe_rn = 1 + {position} % NULLIF(lethe_c{k}.lethe_count, 0)",
+                "CROSS JOIN {count_name} AS lethe_cnt{k} LEFT JOIN {parents_name} AS lethe_par{k} \
+                 ON lethe_par{k}.lethe_rn = 1 + {position} % NULLIF(lethe_cnt{k}.lethe_count, 0)",
                 count_name = self.ctes[count].name,
                 parents_name = self.ctes[parents].name,
             ));
             for (column, referenced) in edge.columns.iter().zip(&edge.referenced) {
-                drawn
-                    .entry(column.clone())
-                    .or_insert_with(|| format!("lethe_p{k}.{}", self.dialect.ident(referenced)));
+                drawn.insert(
+                    column.clone(),
+                    format!("lethe_par{k}.{}", self.dialect.ident(referenced)),
+                );
             }
         }
         let table = self.graph.nodes[node].name.name.clone();
@@ -324,16 +338,21 @@ impl<'a> Writer<'a> {
     /// what a synthetic child draws its foreign keys from.
     fn parent_keys(&mut self, edge: &Edge) -> (usize, usize) {
         let parent = edge.parent;
-        let (from, deps) = match self.graph.roles[parent] {
-            Role::Synthetic => {
-                let set = self.generated(parent);
+        let (from, deps) = match (
+            self.graph.roles[parent],
+            &self.graph.nodes[parent].synthetic,
+        ) {
+            (Role::Synthetic, Some(synthetic)) => {
+                // Never back to a table being generated: `synthetic::fills` refuses or
+                // clears every key that closes a cycle of synthetic tables.
+                let set = self.generated(parent, synthetic);
                 (self.ctes[set].name.clone(), BTreeSet::from([set]))
             }
-            Role::Whole => (
+            (Role::Whole | Role::Synthetic, _) => (
                 self.dialect.table(&self.graph.nodes[parent].name),
                 BTreeSet::new(),
             ),
-            Role::Root | Role::Descendant | Role::Ancestor => {
+            (Role::Root | Role::Descendant | Role::Ancestor, _) => {
                 let set = self.all_set(parent);
                 (self.ctes[set].name.clone(), BTreeSet::from([set]))
             }
@@ -543,7 +562,12 @@ impl<'a> Writer<'a> {
     fn chosen(&mut self, node: usize) -> Option<Cond> {
         let entry = self.graph.nodes[node].entry.as_ref()?;
         let select = entry.select.clone()?;
-        let key = self.primary_text(node);
+        // A sample of its own per table: tables that share ids choose different rows.
+        let seed = self.seed ^ name_seed(&self.graph.nodes[node].name.to_string());
+        let key = match select {
+            Select::Percent(_) | Select::Rows(_) => self.primary_text(node),
+            Select::Where(_) => String::new(),
+        };
         Some(match select {
             Select::Where(condition) => Cond {
                 sql: format!("({}\n)", condition.sql),
@@ -552,7 +576,7 @@ impl<'a> Writer<'a> {
             Select::Percent(percent) => Cond {
                 sql: format!(
                     "{} < {}",
-                    self.dialect.sample(&key, self.seed),
+                    self.dialect.sample(&key, seed),
                     // Millionths: `percent` is at most 100.
                     (percent * 10_000.0).round() as u64
                 ),
@@ -573,7 +597,7 @@ impl<'a> Writer<'a> {
                             format!(
                                 "SELECT {} FROM {table} ORDER BY {}, {} LIMIT {rows}",
                                 self.list(&pk),
-                                self.dialect.sample(&key, self.seed),
+                                self.dialect.sample(&key, seed),
                                 self.list(&pk)
                             ),
                             false,
@@ -984,9 +1008,14 @@ mod tests {
             ],
         );
         let customers = found[0].as_ref().expect("subsetted");
-        assert_eq!(
-            customers.condition,
-            "sample(text(customers.id), 7) < 100000"
+        assert!(
+            customers
+                .condition
+                .starts_with("sample(text(customers.id), ")
+                && customers.condition.ends_with(") < 100000")
+                && !customers.condition.contains("), 7)"),
+            "each table samples under a seed of its own: {}",
+            customers.condition
         );
         assert_eq!(customers.with, "", "its children add no condition");
         let orders = found[1].as_ref().expect("subsetted");

@@ -21,10 +21,13 @@ pub(super) fn fills(
     errors: &mut Vec<ConfigError>,
 ) -> Vec<(String, Fill)> {
     let name = &graph.nodes[node].name;
-    let keyed: Vec<&String> = graph
-        .edges
+    let keys: Vec<_> = graph.edges.iter().filter(|e| e.child == node).collect();
+    let keyed: Vec<&String> = keys.iter().flat_map(|e| &e.columns).collect();
+    // A key back into a cycle of synthetic tables (itself included) has no rows to draw
+    // from yet: a nullable one is left NULL, a NOT NULL one is refused.
+    let cleared: Vec<&String> = keys
         .iter()
-        .filter(|e| e.child == node)
+        .filter(|e| graph.synthetic_path(e.parent, node))
         .flat_map(|e| &e.columns)
         .collect();
     if let Some(entry) = &graph.nodes[node].entry {
@@ -54,7 +57,23 @@ pub(super) fn fills(
         let place = format!("{name}.{}", column.column.name);
         let refuse =
             |why: &str| ConfigError::at(column.location.clone(), format!("{place}: {why}"));
-        let fill = if keyed.contains(&&column.column.name) {
+        let in_keys = keyed.iter().filter(|c| **c == &column.column.name).count();
+        let fill = if cleared.contains(&&column.column.name) {
+            if !column.column.nullable {
+                errors.push(refuse(
+                    "synthetic: the key references a synthetic table that references this one \
+                     back (or itself), so there is no row to draw it from: make it nullable, \
+                     or copy one of the tables",
+                ));
+            }
+            Fill::Null
+        } else if in_keys > 0 {
+            if in_keys > 1 {
+                errors.push(refuse(
+                    "synthetic: the column is in two foreign keys, and each key is drawn from \
+                     its own parent row",
+                ));
+            }
             if column.column.unique {
                 errors.push(refuse(
                     "synthetic: a unique foreign key cannot be drawn from its parent's rows \
@@ -105,25 +124,18 @@ pub(super) fn check_child(
     table: &TablePlan,
     errors: &mut Vec<ConfigError>,
 ) {
-    let empty = graph.nodes[node]
-        .entry
-        .as_ref()
-        .is_some_and(|e| matches!(e.select, Some(crate::config::Select::Rows(0))));
     for edge in graph
         .edges
         .iter()
         .filter(|e| e.child == node && graph.roles[e.parent] == Role::Synthetic)
     {
-        if empty {
-            continue;
-        }
         let column = table
             .columns
             .iter()
             .find(|c| edge.columns.contains(&c.column.name));
         let message = format!(
             "{}: it references the synthetic {} ({}), whose rows are generated: make it \
-             synthetic too, or give it `rows = 0` in the target's subset",
+             synthetic too, or `skip = true` in its rules",
             graph.nodes[node].name, graph.nodes[edge.parent].name, edge.name
         );
         errors.push(match column {

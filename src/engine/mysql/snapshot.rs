@@ -135,10 +135,25 @@ impl engine::Snapshot<Mysql> for Snapshot {
             .await
         {
             Ok(rows) => Ok(Ok(u64::try_from(rows).unwrap_or(0))),
-            Err(sqlx::Error::Database(error)) => Ok(Err(Refusal {
-                message: error.message().to_string(),
-                offset: None,
-            })),
+            // The condition's own faults: syntax and names (42), values (22, whose
+            // message is cut before the value it quotes).
+            Err(sqlx::Error::Database(error))
+                if error
+                    .code()
+                    .is_some_and(|c| c.starts_with("42") || c.starts_with("22")) =>
+            {
+                let message = error.message();
+                let message = match error.code() {
+                    Some(code) if code.starts_with("22") => {
+                        message.split_once(": ").map_or(message, |(head, _)| head)
+                    }
+                    _ => message,
+                };
+                Ok(Err(Refusal {
+                    message: message.to_string(),
+                    offset: None,
+                }))
+            }
             Err(error) => Err(Error::query("estimating a subset's rows")(error).into()),
         }
     }

@@ -310,16 +310,24 @@ pub async fn estimate_rows(
             let server = error
                 .as_database_error()
                 .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>());
-            match server {
-                Some(server) => Err(Refusal {
-                    message: server.message().to_string(),
-                    offset: match server.position() {
+            // The condition's own faults: syntax and names (42), values (22, whose
+            // message is cut before the value), what the server does not support (0A).
+            // Anything else (a timeout, a lost connection) is the run's failure.
+            let refused =
+                server.filter(|s| ["42", "22", "0A"].iter().any(|c| s.code().starts_with(c)));
+            match refused {
+                Some(server) => {
+                    let offset = match server.position() {
                         Some(sqlx::postgres::PgErrorPosition::Original(at)) => {
                             at.checked_sub(prefix.chars().count() + 1)
                         }
                         _ => None,
-                    },
-                }),
+                    };
+                    Err(Refusal {
+                        message: super::redacted(error).to_string(),
+                        offset,
+                    })
+                }
                 None => return Err(Error::query(WHAT)(error)),
             }
         }
@@ -335,6 +343,20 @@ pub struct SequenceValue {
     pub last_value: i64,
     /// Whether `last_value` was handed out (`setval(..., false)` leaves it unused).
     pub is_called: bool,
+    /// The column it numbers (`serial`, identity, `OWNED BY`), whose copied values it
+    /// must never be behind: a synthetic table can number more rows than production has.
+    pub owner: Option<(TableName, String)>,
+}
+
+impl SequenceValue {
+    /// The highest value handed out (one below `last_value` when it is still unused).
+    pub fn handed_out(&self) -> i64 {
+        if self.is_called {
+            self.last_value
+        } else {
+            self.last_value.saturating_sub(1)
+        }
+    }
 }
 
 /// Every sequence of `schemas` with its state, so the copy can continue numbering where
@@ -355,7 +377,35 @@ pub async fn sequences(
         .into_iter()
         .map(|(s, n)| TableName::new(s, n))
         .collect();
-    sequence_states(conn, &names).await
+    let owners: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text,
+                a.attname::text
+         FROM pg_class s
+         JOIN pg_namespace sn ON sn.oid = s.relnamespace
+         JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+                         AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+                         AND d.deptype IN ('a', 'i')
+         JOIN pg_class t ON t.oid = d.refobjid
+         JOIN pg_namespace tn ON tn.oid = t.relnamespace
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+         WHERE s.relkind = 'S' AND sn.nspname = ANY($1)",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(Error::query(
+        "listing the columns the source sequences number",
+    ))?;
+    let mut values = sequence_states(conn, &names).await?;
+    for value in &mut values {
+        value.owner = owners
+            .iter()
+            .find(|(s, n, ..)| value.name == TableName::new(s.as_str(), n.as_str()))
+            .map(|(_, _, ts, tn, column)| {
+                (TableName::new(ts.as_str(), tn.as_str()), column.clone())
+            });
+    }
+    Ok(values)
 }
 
 /// Reads `last_value` and `is_called` of each sequence from the sequence itself
@@ -391,6 +441,7 @@ pub async fn sequence_states(
                 name,
                 last_value,
                 is_called,
+                owner: None,
             })
         })
         .collect();

@@ -280,6 +280,25 @@ impl TargetSession {
         .execute(&mut self.conn)
         .await
         .map_err(Error::query("setting the sequences"))?;
+        // Never behind the rows: a synthetic table numbers its rows 1..N, N maybe more
+        // than production's sequence has handed out.
+        for value in values {
+            let Some((table, column)) = &value.owner else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT pg_catalog.setval({}::regclass, m) FROM (SELECT max({})::int8 AS m FROM {}) AS x \
+                 WHERE m > {}",
+                literal(&qualified(&map.shadow_table(&value.name))),
+                ident(column),
+                qualified(&map.shadow_table(table)),
+                value.handed_out()
+            );
+            sqlx::query(safe(sql))
+                .execute(&mut self.conn)
+                .await
+                .map_err(Error::query("setting the sequences"))?;
+        }
         Ok(())
     }
 

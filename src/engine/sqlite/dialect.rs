@@ -3,6 +3,7 @@
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 
 use super::ident;
 
@@ -13,9 +14,14 @@ pub fn add_hash(conn: &Connection) -> rusqlite::Result<()> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let key: String = ctx.get(0)?;
             let seed: i64 = ctx.get(1)?;
-            Ok(hash(&key, seed))
+            // Any storage class: a key's text, bytes or number; NULL hashes as nothing.
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Null => hash(b"", seed),
+                ValueRef::Integer(i) => hash(i.to_string().as_bytes(), seed),
+                ValueRef::Real(r) => hash(r.to_string().as_bytes(), seed),
+                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => hash(bytes, seed),
+            })
         },
     )
 }
@@ -24,11 +30,11 @@ pub fn add_hash(conn: &Connection) -> rusqlite::Result<()> {
 const HASH: &str = "lethe_hash";
 
 /// `key` hashed under `seed`: the first bytes of SHA-256 of both, as a non-negative integer.
-fn hash(key: &str, seed: i64) -> i64 {
+fn hash(key: &[u8], seed: i64) -> i64 {
     use sha2::Digest;
     let digest = sha2::Sha256::new()
         .chain_update(seed.to_le_bytes())
-        .chain_update(key.as_bytes())
+        .chain_update(key)
         .finalize();
     let mut head = [0_u8; 8];
     head.copy_from_slice(&digest[..8]);

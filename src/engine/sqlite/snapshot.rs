@@ -146,10 +146,16 @@ impl engine::Snapshot<Sqlite> for Snapshot {
                                 before.chars().count().checked_sub(prefix.chars().count())
                             }),
                     })),
-                    Err(rusqlite::Error::SqliteFailure(_, msg)) => Ok(Err(Refusal {
-                        message: msg.unwrap_or_else(|| "the condition is refused".into()),
-                        offset: None,
-                    })),
+                    // SQLITE_ERROR is the statement's own fault; busy, I/O and the like
+                    // are not.
+                    Err(rusqlite::Error::SqliteFailure(failure, msg))
+                        if failure.code == rusqlite::ErrorCode::Unknown =>
+                    {
+                        Ok(Err(Refusal {
+                            message: msg.unwrap_or_else(|| "the condition is refused".into()),
+                            offset: None,
+                        }))
+                    }
                     Err(error) => Err(Error::query("estimating a subset's rows")(error)),
                 },
             )
