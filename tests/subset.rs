@@ -9,6 +9,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::{KEY, TestDb, Workspace, expect_exit};
 
+/// Adds `entries` (TOML lines under `[targets.dev.subset]`, ending with a blank line
+/// and `[masking]`) to the workspace's lethe.toml.
+fn with_subset(ws: &Workspace, entries: &str) {
+    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
+    ws.write_config(&config.replace("[masking]", entries));
+}
+
 /// `lethe plan` lines `schema.table  (~N of ~M rows)  subset: ...`, as table -> N.
 fn estimates(plan: &str) -> BTreeMap<String, i64> {
     plan.lines()
@@ -144,11 +151,10 @@ async fn the_copy_has_the_rows_the_plan_estimated() {
     let rules = std::fs::read_to_string(common::repo().join("masking-rules/bench/public.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace::new(&source, &dev, KEY, &[("public", &rules)]);
-    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
-    ws.write_config(&config.replace(
-        "[masking]",
+    with_subset(
+        &ws,
         "[targets.dev.subset]\n\"public.customers\" = { percent = 10 }\n\n[masking]",
-    ));
+    );
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     let planned = estimates(&plan);
     assert_eq!(planned.len(), 7, "{plan}");
@@ -193,12 +199,11 @@ async fn keys_into_a_partitioned_table_pull_their_rows_from_every_partition() {
     source.exec(PARTITIONED).await;
     let dev = TestDb::create("dev").await;
     let ws = Workspace::new(&source, &dev, KEY, &[("public", PARTITIONED_RULES)]);
-    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
-    ws.write_config(&config.replace(
-        "[masking]",
+    with_subset(
+        &ws,
         "[targets.dev.subset]\n\"public.notes\" = { where = \"id % 10 = 0\" }\n\
          \"public.sensors\" = { rows = 0 }\n\n[masking]",
-    ));
+    );
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(plan.contains("public.readings  (~"), "{plan}");
     expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
@@ -257,15 +262,14 @@ async fn dangling_keys_are_cleared_and_rows_and_follow_children_are_kept() {
     source.exec(SHOP).await;
     let dev = TestDb::create("dev").await;
     let ws = Workspace::new(&source, &dev, KEY, &[("public", SHOP_RULES)]);
-    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
-    ws.write_config(&config.replace(
-        "[masking]",
+    with_subset(
+        &ws,
         "[targets.dev.subset]\n\
          \"public.customers\" = { rows = 10, follow_children = false }\n\
          \"public.orders\" = { where = \"id <= 60\", dangling = \"null\" }\n\
          \"public.coupons\" = { rows = 0 }\n\
          \"public.audit_log\" = { rows = 0 }\n\n[masking]",
-    ));
+    );
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(
         plan.contains("NULL where the parent is left out: coupon_id"),
@@ -328,11 +332,10 @@ async fn a_synthetic_table_draws_its_keys_from_a_subsetted_parent_and_validates(
     source.exec(EVENTS).await;
     let dev = TestDb::create("dev").await;
     let ws = Workspace::new(&source, &dev, KEY, &[("public", EVENTS_RULES)]);
-    let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
-    ws.write_config(&config.replace(
-        "[masking]",
+    with_subset(
+        &ws,
         "[targets.dev.subset]\n\"public.customers\" = { where = \"id <= 100\" }\n\n[masking]",
-    ));
+    );
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(
         plan.contains("public.events  (~100000 of ~")

@@ -785,16 +785,7 @@ impl<'a> Writer<'a> {
             }
         }
         let graph = self.graph;
-        let inside: Vec<Edge> = graph
-            .edges
-            .iter()
-            .filter(|e| {
-                self.cycle_of[e.child] == Some(cycle)
-                    && self.cycle_of[e.parent] == Some(cycle)
-                    && graph.follows_down(e)
-            })
-            .cloned()
-            .collect();
+        let inside = self.inside(cycle, |e| graph.follows_down(e));
         // Down: from a parent's row to the rows that reference it.
         let set = self.cycle_set(cycle, "dn", seeds, &inside, true);
         self.cycle_down.insert(cycle, set);
@@ -820,20 +811,25 @@ impl<'a> Writer<'a> {
             }
         }
         let graph = self.graph;
-        let inside: Vec<Edge> = graph
+        let inside = self.inside(cycle, |e| graph.pulls_up(e));
+        // Up: from a row to the rows it references.
+        let set = self.cycle_set(cycle, "up", seeds, &inside, false);
+        self.cycle_all.insert(cycle, set);
+        set
+    }
+
+    /// The keys between two tables of `cycle` that `walks`.
+    fn inside(&self, cycle: usize, walks: impl Fn(&Edge) -> bool) -> Vec<Edge> {
+        self.graph
             .edges
             .iter()
             .filter(|e| {
                 self.cycle_of[e.child] == Some(cycle)
                     && self.cycle_of[e.parent] == Some(cycle)
-                    && graph.pulls_up(e)
+                    && walks(e)
             })
             .cloned()
-            .collect();
-        // Up: from a row to the rows it references.
-        let set = self.cycle_set(cycle, "up", seeds, &inside, false);
-        self.cycle_all.insert(cycle, set);
-        set
+            .collect()
     }
 
     fn tagged(&self, node: usize, cycle: usize, cond: Cond) -> Cond {
