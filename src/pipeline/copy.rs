@@ -63,7 +63,14 @@ where
     let mut order: Vec<usize> = (0..plan.tables.len())
         .filter(|&i| !plan.tables[i].skip)
         .collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].table.size_bytes));
+    // Heaviest first: a table's size, or all that its subset query reads.
+    let heavy = |i: usize| {
+        let table = &plan.tables[i].table;
+        subset
+            .and_then(|s| s.tables.get(&table.name))
+            .map_or(table.size_bytes, |c| c.reads_bytes)
+    };
+    order.sort_by_key(|&i| std::cmp::Reverse(heavy(i)));
     let most = options
         .jobs
         .max(1)

@@ -87,6 +87,7 @@ mod tests {
         Node {
             name: TableName::new("public", name),
             primary_key: vec!["id".into()],
+            bytes: 0,
             rows,
             synthetic: None,
             entry: select.map(|select| SubsetEntry {

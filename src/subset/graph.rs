@@ -17,6 +17,8 @@ pub struct Node {
     pub primary_key: Vec<String>,
     /// The planner's row estimate.
     pub rows: u64,
+    /// Bytes on disk, to tell how much a query that reads the table reads.
+    pub bytes: u64,
     /// The subset's entry for it, if any.
     pub entry: Option<SubsetEntry>,
     /// For a synthetic table: how many rows to generate, and how each copied column is

@@ -43,6 +43,9 @@ pub struct TableSubset {
     pub estimate: u64,
     /// The query of its rows; `None` for a table copied whole and unchanged.
     pub selection: Option<Arc<Selection>>,
+    /// Bytes on disk of every table its query reads (the closure's sets included), so
+    /// the copy starts the heaviest queries first rather than the biggest tables.
+    pub reads_bytes: u64,
 }
 
 /// A target's subset, resolved against the source: every copied table's role and query.
@@ -136,6 +139,7 @@ impl Resolved {
                 name: t.table.name.clone(),
                 primary_key: t.table.primary_key.clone(),
                 rows: t.table.estimated_rows,
+                bytes: t.table.size_bytes,
                 entry: subset.tables.get(&t.table.name).cloned(),
                 synthetic: t.synthetic.map(|rows| Synthetic {
                     rows,
@@ -255,6 +259,18 @@ impl Resolved {
                 } else {
                     None
                 };
+                let reads_bytes = match &selection {
+                    Some(selection) => graph
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, n)| {
+                            j == i || selection.with.contains(&dialect.table(&n.name))
+                        })
+                        .map(|(_, n)| n.bytes)
+                        .sum(),
+                    None => graph.nodes[i].bytes,
+                };
                 (
                     graph.nodes[i].name.clone(),
                     TableSubset {
@@ -262,6 +278,7 @@ impl Resolved {
                         why: self.why(i),
                         estimate: rows[i],
                         selection,
+                        reads_bytes,
                     },
                 )
             })

@@ -958,6 +958,7 @@ mod tests {
         Node {
             name: TableName::new("s", name),
             primary_key: vec!["id".into()],
+            bytes: 0,
             rows: 1000,
             synthetic: None,
             entry: select.map(|select| SubsetEntry {
