@@ -9,11 +9,24 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::{KEY, TestDb, Workspace, expect_exit};
 
-/// Adds `entries` (TOML lines under `[targets.dev.subset]`, ending with a blank line
-/// and `[masking]`) to the workspace's lethe.toml.
+/// Adds `entries` (TOML lines) under `[targets.dev.subset]` in the workspace's lethe.toml.
 fn with_subset(ws: &Workspace, entries: &str) {
     let config = std::fs::read_to_string(ws.config()).unwrap_or_else(|e| panic!("{e}"));
-    ws.write_config(&config.replace("[masking]", entries));
+    ws.write_config(&config.replace(
+        "[masking]",
+        &format!("[targets.dev.subset]\n{entries}\n\n[masking]"),
+    ));
+}
+
+/// A source made by `schema`, an empty dev, and a workspace with `rules` for `public`
+/// and `subset` entries for dev.
+async fn shop(schema: &str, rules: &str, subset: &str) -> (TestDb, TestDb, Workspace) {
+    let source = TestDb::create("src").await;
+    source.exec(schema).await;
+    let dev = TestDb::create("dev").await;
+    let ws = Workspace::new(&source, &dev, KEY, &[("public", rules)]);
+    with_subset(&ws, subset);
+    (source, dev, ws)
 }
 
 /// `lethe plan` lines `schema.table  (~N of ~M rows)  subset: ...`, as table -> N.
@@ -151,10 +164,7 @@ async fn the_copy_has_the_rows_the_plan_estimated() {
     let rules = std::fs::read_to_string(common::repo().join("masking-rules/bench/public.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace::new(&source, &dev, KEY, &[("public", &rules)]);
-    with_subset(
-        &ws,
-        "[targets.dev.subset]\n\"public.customers\" = { percent = 10 }\n\n[masking]",
-    );
+    with_subset(&ws, "\"public.customers\" = { percent = 10 }");
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     let planned = estimates(&plan);
     assert_eq!(planned.len(), 7, "{plan}");
@@ -195,15 +205,13 @@ keep = ["id", "reading_id", "reading_day", "body"]
 
 #[tokio::test]
 async fn keys_into_a_partitioned_table_pull_their_rows_from_every_partition() {
-    let source = TestDb::create("src").await;
-    source.exec(PARTITIONED).await;
-    let dev = TestDb::create("dev").await;
-    let ws = Workspace::new(&source, &dev, KEY, &[("public", PARTITIONED_RULES)]);
-    with_subset(
-        &ws,
-        "[targets.dev.subset]\n\"public.notes\" = { where = \"id % 10 = 0\" }\n\
-         \"public.sensors\" = { rows = 0 }\n\n[masking]",
-    );
+    let (source, dev, ws) = shop(
+        PARTITIONED,
+        PARTITIONED_RULES,
+        "\"public.notes\" = { where = \"id % 10 = 0\" }\n\
+         \"public.sensors\" = { rows = 0 }",
+    )
+    .await;
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(plan.contains("public.readings  (~"), "{plan}");
     expect_exit(&ws.lethe(&["refresh", "dev"]), 0);
@@ -258,18 +266,15 @@ keep = ["id", "customer_id", "stars"]
 
 #[tokio::test]
 async fn dangling_keys_are_cleared_and_rows_and_follow_children_are_kept() {
-    let source = TestDb::create("src").await;
-    source.exec(SHOP).await;
-    let dev = TestDb::create("dev").await;
-    let ws = Workspace::new(&source, &dev, KEY, &[("public", SHOP_RULES)]);
-    with_subset(
-        &ws,
-        "[targets.dev.subset]\n\
-         \"public.customers\" = { rows = 10, follow_children = false }\n\
+    let (_source, dev, ws) = shop(
+        SHOP,
+        SHOP_RULES,
+        "\"public.customers\" = { rows = 10, follow_children = false }\n\
          \"public.orders\" = { where = \"id <= 60\", dangling = \"null\" }\n\
          \"public.coupons\" = { rows = 0 }\n\
-         \"public.audit_log\" = { rows = 0 }\n\n[masking]",
-    );
+         \"public.audit_log\" = { rows = 0 }",
+    )
+    .await;
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(
         plan.contains("NULL where the parent is left out: coupon_id"),
@@ -328,14 +333,12 @@ async fn events_digest(db: &TestDb) -> Vec<Option<String>> {
 
 #[tokio::test]
 async fn a_synthetic_table_draws_its_keys_from_a_subsetted_parent_and_validates() {
-    let source = TestDb::create("src").await;
-    source.exec(EVENTS).await;
-    let dev = TestDb::create("dev").await;
-    let ws = Workspace::new(&source, &dev, KEY, &[("public", EVENTS_RULES)]);
-    with_subset(
-        &ws,
-        "[targets.dev.subset]\n\"public.customers\" = { where = \"id <= 100\" }\n\n[masking]",
-    );
+    let (_source, dev, ws) = shop(
+        EVENTS,
+        EVENTS_RULES,
+        "\"public.customers\" = { where = \"id <= 100\" }",
+    )
+    .await;
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);
     assert!(
         plan.contains("public.events  (~100000 of ~")
