@@ -183,9 +183,28 @@ impl Graph {
     /// Whether the rows `edge`'s child keeps pull the parent rows they reference into
     /// the copy (else the key is cleared where the parent is left out).
     pub fn pulls_up(&self, edge: &Edge) -> bool {
-        // A synthetic child draws its keys from the parent's copied rows instead.
+        // A synthetic child draws its keys from the parent's copied rows instead; a key
+        // with no column of its own (all shared with other keys) cannot be cleared alone.
         self.roles[edge.child] != Role::Synthetic
-            && !(edge.nullable && self.dangling(edge.child) == Dangling::Null)
+            && !(edge.nullable
+                && self.dangling(edge.child) == Dangling::Null
+                && !self.own_columns(edge).is_empty())
+    }
+
+    /// The columns of `edge` that no other foreign key of its table uses: the ones a
+    /// cleared key sets NULL. A shared column stays, so the other key keeps its value;
+    /// one NULL column is enough for the cleared key to reference nothing.
+    pub fn own_columns<'e>(&self, edge: &'e Edge) -> Vec<&'e String> {
+        edge.columns
+            .iter()
+            .filter(|c| {
+                !self.edges.iter().any(|other| {
+                    other.child == edge.child
+                        && other.name != edge.name
+                        && other.columns.contains(c)
+                })
+            })
+            .collect()
     }
 
     /// Whether `edge`'s key is cleared in rows whose parent is left out.

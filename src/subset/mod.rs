@@ -353,7 +353,14 @@ impl Resolved {
             .edges
             .iter()
             .filter(|e| e.child == node && graph.clears(e))
-            .map(|e| format!("{} ({})", e.columns.join(", "), e.name))
+            .map(|e| {
+                let own: Vec<&str> = graph
+                    .own_columns(e)
+                    .into_iter()
+                    .map(String::as_str)
+                    .collect();
+                format!("{} ({})", own.join(", "), e.name)
+            })
             .collect();
         if !cleared.is_empty() {
             parts.push(format!(

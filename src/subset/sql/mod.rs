@@ -222,7 +222,7 @@ impl<'a> Writer<'a> {
                 self.list(&edge.referenced),
                 self.ctes[parent].name
             );
-            for column in &edge.columns {
+            for column in self.graph.own_columns(edge) {
                 kept.entry(column.clone()).or_default().push(test.clone());
             }
         }
@@ -762,6 +762,44 @@ mod tests {
                 .starts_with("text(employees.id) IN (SELECT k FROM lethe_up"),
             "{}",
             employees.condition
+        );
+    }
+
+    #[test]
+    fn a_dangling_key_clears_only_the_columns_no_other_key_uses() {
+        let composite = |name: &str, columns: [&str; 2], parent: &str| ForeignKey {
+            name: name.into(),
+            table: TableName::new("s", "visits"),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            referenced: TableName::new("s", parent),
+            referenced_columns: vec!["tenant_id".into(), "id".into()],
+        };
+        let mut visits = node("visits", None);
+        visits.entry = Some(SubsetEntry {
+            select: None,
+            follow_children: true,
+            dangling: Dangling::Null,
+            at: Location::from_offset(Path::new("lethe.toml"), "", 0),
+        });
+        let found = selections(
+            vec![
+                node("customers", Some(Select::Rows(5))),
+                node("coupons", None),
+                visits,
+                node("tenants", None),
+            ],
+            &[
+                composite("visits_coupon", ["tenant_id", "coupon_id"], "coupons"),
+                composite("visits_customer", ["tenant_id", "customer_id"], "customers"),
+                key("visits", "tenant_id", "tenants"),
+            ],
+        );
+        let visits = found[2].as_ref().expect("subsetted");
+        let cleared: Vec<&String> = visits.cleared.keys().collect();
+        assert_eq!(
+            cleared,
+            ["coupon_id", "customer_id"],
+            "tenant_id stays: the other keys use it"
         );
     }
 }
