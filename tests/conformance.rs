@@ -435,6 +435,7 @@ CREATE TABLE people (id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES
 {cycle}CREATE TABLE accounts (region CHAR(2) NOT NULL, no INTEGER NOT NULL, PRIMARY KEY (region, no));
 CREATE TABLE ledger (id INTEGER PRIMARY KEY, region CHAR(2) NOT NULL, acct_no INTEGER NOT NULL, FOREIGN KEY (region, acct_no) REFERENCES accounts(region, no));
 CREATE TABLE settings (k VARCHAR(20) PRIMARY KEY, v TEXT);
+CREATE TABLE tags (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL);
 {}",
         shop_rows()
     )
@@ -524,6 +525,10 @@ fn shop_rows() -> String {
         )
     );
     sql += "INSERT INTO settings VALUES ('mode', 'on'), ('tz', 'UTC');\n";
+    sql += &format!(
+        "INSERT INTO tags VALUES {};\n",
+        values((1..=10).map(|i| format!("({i}, 'tag {i}')")).collect())
+    );
     sql
 }
 
@@ -562,6 +567,8 @@ keep = [\"region\", \"no\"]
 keep = [\"id\", \"region\", \"acct_no\"]
 [settings]
 keep = [\"k\", \"v\"]
+[tags]
+keep = [\"id\", \"name\"]
 ";
 
 /// The ids of `table` in `db`, in order.
@@ -591,7 +598,8 @@ async fn a_subset_keeps_every_key_whole(engine: Engine) {
          \"{schema}.customers\" = {{ where = \"id <= 20\" }}\n\
          \"{schema}.employees\" = {{ where = \"id IN (20, 27)\" }}\n\
          \"{schema}.teams\" = {{ where = \"id = 3\" }}\n\
-         \"{schema}.ledger\" = {{ percent = 50 }}\n"
+         \"{schema}.ledger\" = {{ percent = 50 }}\n\
+         \"{schema}.tags\" = {{ rows = 3 }}\n"
     ));
     let out = s.lethe(&["refresh", "dev", "--no-progress"]);
     assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
@@ -658,6 +666,8 @@ async fn a_subset_keeps_every_key_whole(engine: Engine) {
             "{engine:?}: {orphans}"
         );
     }
+    let tags = ids(&s.dev, engine, "tags").await;
+    assert_eq!(tags.len(), 3, "{engine:?}: rows = 3 takes three: {tags:?}");
     let ledger = ids(&s.dev, engine, "ledger").await;
     assert!(
         (60..=140).contains(&ledger.len()),
@@ -668,6 +678,7 @@ async fn a_subset_keeps_every_key_whole(engine: Engine) {
     let out = s.lethe(&["refresh", "dev", "--no-progress"]);
     assert_eq!(code(&out), Some(0), "{engine:?}: {}", text(&out));
     assert_eq!(ids(&s.dev, engine, "ledger").await, ledger, "{engine:?}");
+    assert_eq!(ids(&s.dev, engine, "tags").await, tags, "{engine:?}");
 }
 
 /// A `where` the source refuses is a config error (exit 2) that points into lethe.toml,

@@ -42,10 +42,12 @@ impl crate::subset::Dialect for MysqlDialect {
         )
     }
 
-    /// Wide enough for any key of a cycle: a recursive query's column takes its type from
-    /// the first rows, and the keys of a cycle's other tables must fit in it.
+    /// Each column as the hex of its bytes (binary keys included, where text would not
+    /// survive a character set), cast wide enough for any key of a cycle: a recursive
+    /// query's column takes its type from the first rows, and the keys of a cycle's other
+    /// tables must fit in it.
     fn key_text(&self, columns: &[String]) -> String {
-        let quoted: Vec<String> = columns.iter().map(|c| format!("QUOTE({c})")).collect();
-        format!("CAST(CONCAT_WS(',', {}) AS CHAR(1024))", quoted.join(", "))
+        let hex: Vec<String> = columns.iter().map(|c| format!("HEX({c})")).collect();
+        format!("CAST(CONCAT_WS(',', {}) AS CHAR(1024))", hex.join(", "))
     }
 }

@@ -111,6 +111,9 @@ impl Writer<'_> {
     /// what a synthetic child draws its foreign keys from.
     fn parent_keys(&mut self, edge: &Edge) -> (usize, usize) {
         let parent = edge.parent;
+        if let Some(&sets) = self.parent_keys.get(&(parent, edge.referenced.clone())) {
+            return sets;
+        }
         let (from, deps) = match (
             self.graph.roles[parent],
             &self.graph.nodes[parent].synthetic,
@@ -154,6 +157,8 @@ impl Writer<'_> {
             false,
             BTreeSet::from([parents]),
         );
+        self.parent_keys
+            .insert((parent, edge.referenced.clone()), (parents, count));
         (parents, count)
     }
 }

@@ -157,6 +157,9 @@ pub struct Writer<'a> {
     cycle_all: BTreeMap<usize, Option<usize>>,
     /// Synthetic tables' generated rows.
     generated: BTreeMap<usize, usize>,
+    /// The numbered keys (and their count) of a parent's copied rows, by parent and
+    /// referenced columns, which synthetic tables draw from.
+    parent_keys: BTreeMap<(usize, Vec<String>), (usize, usize)>,
 }
 
 impl<'a> Writer<'a> {
@@ -185,6 +188,7 @@ impl<'a> Writer<'a> {
             cycle_down: BTreeMap::new(),
             cycle_all: BTreeMap::new(),
             generated: BTreeMap::new(),
+            parent_keys: BTreeMap::new(),
         }
     }
 
