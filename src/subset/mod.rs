@@ -21,7 +21,7 @@ mod sql;
 mod synthetic;
 
 pub use graph::Role;
-pub use sql::{Dialect, Selection, select_sql};
+pub use sql::{Dialect, Selection, select_from, select_sql};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -7,10 +7,11 @@ use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::Error;
-use super::sql::{column_list, ident, qualified};
+use super::PgDialect;
+use super::sql::qualified;
 use crate::catalog::{Table, TableName};
 use crate::engine::{Part, Span, Split};
-use crate::subset::Selection;
+use crate::subset::{Selection, select_from};
 
 /// One relation that holds rows of the table: the table itself, or one of its leaf
 /// partitions, with its size now.
@@ -86,47 +87,22 @@ pub fn copy_sql(
     part: &Part,
     selection: Option<&Selection>,
 ) -> String {
-    if let Some(rows) = selection.and_then(|s| s.rows_from.as_ref()) {
-        let with = selection.map_or("", |s| s.with.as_str());
-        return format!(
-            "COPY ({with}SELECT {} FROM {rows}) TO STDOUT",
-            column_list(columns.iter().copied())
-        );
-    }
     let (relation, only) = match &part.from {
         Some(partition) => (partition, "ONLY "),
         None if table.partitioned => (&table.name, ""),
         None => (&table.name, "ONLY "),
     };
-    let mut filter: Vec<String> = part.span.map(ctid_bounds).unwrap_or_default();
-    let (with, list) = match selection {
-        None => (String::new(), column_list(columns.iter().copied())),
-        Some(selection) => {
-            filter.push(selection.condition.clone());
-            let list: Vec<String> = columns
-                .iter()
-                .map(|c| {
-                    let reference = format!("{}.{}", qualified(relation), ident(c));
-                    let value = selection.column(c, &reference);
-                    if value == reference {
-                        ident(c)
-                    } else {
-                        format!("{value} AS {}", ident(c))
-                    }
-                })
-                .collect();
-            (selection.with.clone(), list.join(", "))
-        }
-    };
-    let filter = if filter.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", filter.join(" AND "))
-    };
-    format!(
-        "COPY ({with}SELECT {list} FROM {only}{}{filter}) TO STDOUT",
-        qualified(relation)
-    )
+    let relation = qualified(relation);
+    let filters = part.span.map(ctid_bounds).unwrap_or_default();
+    let select = select_from(
+        &PgDialect,
+        &relation,
+        &format!("{only}{relation}"),
+        columns,
+        selection,
+        filters,
+    );
+    format!("COPY ({select}) TO STDOUT")
 }
 
 /// `ctid >= '(start,0)'` and `ctid < '(end,0)'`, leaving out a bound the span does not

@@ -83,34 +83,46 @@ pub fn select_sql(
     columns: &[&str],
     selection: Option<&Selection>,
 ) -> String {
+    let table = dialect.table(table);
+    select_from(dialect, &table, &table, columns, selection, Vec::new())
+}
+
+/// [`select_sql`] for a reader that names the relation its own way: `relation` (quoted
+/// and qualified, as the selection's condition names the table) read through `from`
+/// (PostgreSQL's `ONLY ...`), with its own `filters` beside the selection's condition.
+pub fn select_from(
+    dialect: &dyn Dialect,
+    relation: &str,
+    from: &str,
+    columns: &[&str],
+    selection: Option<&Selection>,
+    mut filters: Vec<String>,
+) -> String {
+    let with = selection.map_or("", |s| s.with.as_str());
     if let Some(rows) = selection.and_then(|s| s.rows_from.as_ref()) {
         let list: Vec<String> = columns.iter().map(|c| dialect.ident(c)).collect();
-        let with = selection.map_or("", |s| s.with.as_str());
         return format!("{with}SELECT {} FROM {rows}", list.join(", "));
     }
-    let from = dialect.table(table);
     let list: Vec<String> = columns
         .iter()
         .map(|c| {
             let name = dialect.ident(c);
             match selection {
                 Some(selection) if selection.cleared.contains_key(*c) => {
-                    let reference = format!("{from}.{name}");
+                    let reference = format!("{relation}.{name}");
                     format!("{} AS {name}", selection.column(c, &reference))
                 }
                 _ => name,
             }
         })
         .collect();
-    match selection {
-        None => format!("SELECT {} FROM {from}", list.join(", ")),
-        Some(selection) => format!(
-            "{}SELECT {} FROM {from} WHERE {}",
-            selection.with,
-            list.join(", "),
-            selection.condition
-        ),
-    }
+    filters.extend(selection.map(|s| s.condition.clone()));
+    let filters = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    format!("{with}SELECT {} FROM {from}{filters}", list.join(", "))
 }
 
 /// A seed from a name (FNV-1a), mixed into the run's seed so that each table's sample
