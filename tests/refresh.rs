@@ -364,14 +364,8 @@ keep = ["id", "taken", "value"]
 
 #[tokio::test]
 async fn the_bench_dataset_refreshes_with_the_shipped_rules() {
-    let source = TestDb::create("bench").await;
-    source.psql_file(
-        &common::repo().join("benches/data/gen_prod.sql"),
-        &[("scale", "0.01")],
-    );
+    let (source, rules) = common::bench_source("bench", "0.01").await;
     let dev = TestDb::create("dev").await;
-    let rules = std::fs::read_to_string(common::repo().join("masking-rules/bench/public.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace::new(&source, &dev, KEY, &[("public", &rules)]);
     let (stdout, _) = expect_exit(&ws.lethe(&["refresh", "dev", "--jobs", "2"]), 0);
     assert!(stdout.contains("7 tables, 129721 rows"), "{stdout}");

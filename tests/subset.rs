@@ -52,15 +52,9 @@ async fn validated_keys(db: &TestDb) -> (i64, i64) {
 
 #[tokio::test]
 async fn a_tenth_of_the_bench_keeps_every_key_valid_and_the_same_pseudonyms() {
-    let source = TestDb::create("src").await;
-    source.psql_file(
-        &common::repo().join("benches/data/gen_prod.sql"),
-        &[("scale", "0.01")],
-    );
+    let (source, rules) = common::bench_source("src", "0.01").await;
     let dev = TestDb::create("dev").await;
     let staging = TestDb::create("staging").await;
-    let rules = std::fs::read_to_string(common::repo().join("masking-rules/bench/public.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace::new(&source, &dev, KEY, &[("public", &rules)]);
     ws.write_config(&format!(
         "[source]\nurl = \"${{LETHE_TEST_SOURCE}}\"\n\n\
@@ -155,14 +149,8 @@ async fn emails(db: &TestDb, in_list: &str) -> Vec<Vec<Option<String>>> {
 /// near their expectation, every table's rows are within 10% of what `plan` estimated.
 #[tokio::test]
 async fn the_copy_has_the_rows_the_plan_estimated() {
-    let source = TestDb::create("src").await;
-    source.psql_file(
-        &common::repo().join("benches/data/gen_prod.sql"),
-        &[("scale", "0.1")],
-    );
+    let (source, rules) = common::bench_source("src", "0.1").await;
     let dev = TestDb::create("dev").await;
-    let rules = std::fs::read_to_string(common::repo().join("masking-rules/bench/public.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace::new(&source, &dev, KEY, &[("public", &rules)]);
     with_subset(&ws, "\"public.customers\" = { percent = 10 }");
     let (plan, _) = expect_exit(&ws.lethe(&["plan", "dev"]), 0);

@@ -286,6 +286,19 @@ pub fn expect_exit(out: &Output, code: i32) -> (String, String) {
     (stdout, stderr)
 }
 
+/// A database holding the bench dataset (`benches/data/gen_prod.sql`) at `scale`, and
+/// the shipped rules for it (`masking-rules/bench/public.toml`).
+pub async fn bench_source(tag: &str, scale: &str) -> (TestDb, String) {
+    let source = TestDb::create(tag).await;
+    source.psql_file(
+        &repo().join("benches/data/gen_prod.sql"),
+        &[("scale", scale)],
+    );
+    let rules = std::fs::read_to_string(repo().join("masking-rules/bench/public.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (source, rules)
+}
+
 /// The repository's root, for the shipped rules and bench dataset.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
