@@ -42,6 +42,10 @@ pub struct Args {
     /// benchmarks and tests).
     #[arg(long, value_name = "KIB", hide = true)]
     min_piece_kb: Option<u64>,
+    /// Read every table in the engine's text form (COPY text on PostgreSQL) even where
+    /// binary would do (hidden: to compare the two, in benchmarks and tests).
+    #[arg(long, hide = true)]
+    text_copy: bool,
 }
 
 /// Records the run's start, runs the refresh, records how it ended and prints its summary.
@@ -66,6 +70,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode, Failure> {
     if let Some(kib) = args.min_piece_kb {
         options.pieces = Pieces::AtLeast(kib.saturating_mul(1024));
     }
+    options.text_copy = args.text_copy;
     // Ctrl-C (or SIGTERM) before the swap drops the half-built copy, leaving the live one.
     let cancel = options.cancel.clone();
     tokio::spawn(async move {

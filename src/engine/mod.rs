@@ -267,6 +267,23 @@ pub struct TableRead<'a> {
     pub part: &'a Part,
     /// The rows a subset copies (with `part` always whole); `None` reads every row.
     pub selection: Option<&'a Selection>,
+    /// What the masking stage does with the rows, so the engine can hand them over in
+    /// its fastest form that the masking can still read.
+    pub masking: Masking<'a>,
+}
+
+/// What the masking stage does with a table's rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Masking<'a> {
+    /// Nothing: every value passes through untouched.
+    Nothing,
+    /// Reads and rewrites the values of the flagged columns (in read order), each on its
+    /// own, as text.
+    Columns(&'a [bool]),
+    /// Reads whole rows in the engine's text form: rules that look across the row are
+    /// seeded by the other fields as that form writes them (and a run that asks for text,
+    /// `refresh --text-copy`, reads every table so).
+    Rows,
 }
 
 /// How a writer loads one piece: alone (the table's only piece, so the engine may load
@@ -395,6 +412,14 @@ pub trait Writer<E: Engine>: Send + 'static {
     where
         S: Stream<Item = Result<E::Batch, X>> + Send,
         X: Send;
+
+    /// Says that every row of `table` is in (all its pieces): the writer may build now
+    /// what depends on that table alone (indexes, keys), while other tables still load,
+    /// rather than after the whole copy. Nothing to do by default.
+    fn table_loaded(&mut self, table: &Table) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = table;
+        async { Ok(()) }
+    }
 }
 
 /// A pre-swap check that failed: the table, domain or sequence (by its live name) and

@@ -20,7 +20,9 @@ use super::Error;
 use super::options::{MIN_PIECE_BYTES, Pieces, RefreshOptions};
 use super::progress::{Progress, TableProgress};
 use crate::catalog::Column;
-use crate::engine::{Engine, Load, Part, Reader, Snapshot, Split, TableRead, Target, Writer};
+use crate::engine::{
+    Engine, Load, Masking, Part, Reader, Snapshot, Split, TableRead, Target, Writer,
+};
 use crate::mask::MaskingKey;
 use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
 use crate::report::TableMoved;
@@ -118,6 +120,7 @@ where
         }));
     }
     let workers = most.min(queue.len());
+    let options_text = options.text_copy;
     let snapshot: &E::Snapshot = snapshot;
     let queue = Arc::new(Mutex::new(queue));
     // The progress lines already say when a table is done.
@@ -154,6 +157,7 @@ where
                         selection: job.selection.as_deref(),
                         load: job.load,
                         transform: job.transform.clone(),
+                        text: options_text,
                     },
                     &copy.bar,
                     idle,
@@ -179,6 +183,7 @@ where
                     info!(table = %table.table.name, rows = streamed.rows, bytes = streamed.bytes, seconds, "table copied");
                 }
                 moved.push((job.index, streamed, seconds));
+                writer.table_loaded(&table.table).await?;
             }
         });
     }
@@ -258,6 +263,8 @@ struct Piece<'a> {
     selection: Option<&'a Selection>,
     load: Load,
     transform: Option<Arc<RowTransform>>,
+    /// Read in the engine's text form whatever the masking needs.
+    text: bool,
 }
 
 /// Moves one piece of a table: the reader fills the channel, the masking stage (when the
@@ -282,9 +289,17 @@ where
         selection,
         load,
         transform,
+        text,
     } = piece;
     let columns: Vec<&Column> = table.columns.iter().map(|c| &c.column).collect();
     let (tx, rx) = mpsc::channel::<E::Batch>(CHANNEL_DEPTH);
+    // The masking stage owns `transform`; this one says what it reads.
+    let rules = transform.clone();
+    let masking = match rules.as_deref() {
+        _ if text => Masking::Rows,
+        Some(rules) => rules.masking(),
+        None => Masking::Nothing,
+    };
     let read = async {
         reader
             .read(
@@ -293,6 +308,7 @@ where
                     columns: &columns,
                     part,
                     selection,
+                    masking,
                 },
                 tx,
             )

@@ -27,6 +27,9 @@ pub struct RefreshOptions {
     pub run: Option<String>,
     /// Which tables are cut into pieces that several workers copy at once.
     pub pieces: Pieces,
+    /// Read every table in the engine's text form, even where a faster one would do
+    /// (`refresh --text-copy`): to compare the two, in tests and benchmarks.
+    pub text_copy: bool,
 }
 
 /// Which tables a refresh cuts into pieces. A table in one piece loads alone, with
@@ -63,6 +66,7 @@ impl RefreshOptions {
             live: Arc::default(),
             run: None,
             pieces: Pieces::Balanced,
+            text_copy: false,
         }
     }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use super::TablePlan;
 use crate::catalog::TableName;
+use crate::engine::Masking;
 use crate::mask::{Masker, MaskingKey};
+use crate::rows::copy_binary::{self, Codec, CodecError};
 use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
-use crate::rows::{Batch, Cell, Cells, CopyText};
+use crate::rows::{Batch, Cell, Cells, CopyFormat, CopyRows};
 use crate::rules::{Rule, TemplatePart};
 
 /// What happens to one field.
@@ -56,6 +58,23 @@ pub enum TransformError {
         /// The column.
         column: String,
     },
+    /// Binary COPY data that does not read as the format says (cut short, or a value
+    /// not of its column's type).
+    #[error("{table}: the source sent binary COPY data that lethe cannot read")]
+    Malformed {
+        /// The table.
+        table: TableName,
+    },
+    /// A masker wrote text that the column's binary form cannot hold.
+    #[error("{table}.{column}: a masked value is not a valid {type_name}")]
+    NotWritable {
+        /// The table.
+        table: TableName,
+        /// The column.
+        column: String,
+        /// The column's type.
+        type_name: &'static str,
+    },
 }
 
 /// Reusable buffers, so that masking a row allocates nothing once warmed up.
@@ -74,6 +93,8 @@ pub struct RowTransform {
     /// Whether some field reads other fields of its row (a template, or a masker that
     /// follows the row): such rows are split into fields before anything is written.
     row_level: bool,
+    /// Per field, whether its value is read or rewritten (masked, or set to a constant).
+    rewritten: Vec<bool>,
     key: Arc<MaskingKey>,
 }
 
@@ -121,11 +142,16 @@ impl RowTransform {
             matches!(a, FieldAction::Template { .. })
                 || matches!(a, FieldAction::Mask { seed, .. } if !seed.is_empty())
         });
+        let rewritten = actions
+            .iter()
+            .map(|a| !matches!(a, FieldAction::Keep | FieldAction::Null))
+            .collect();
         Self {
             table: plan.table.name.clone(),
             columns: plan.columns.iter().map(|c| c.column.name.clone()).collect(),
             actions,
             row_level,
+            rewritten,
             key,
         }
     }
@@ -153,6 +179,100 @@ impl RowTransform {
             }
             self.check_count(fields)?;
             out.push(NEWLINE);
+        }
+        Ok(out)
+    }
+
+    /// What the masking does with the table's rows, for the engine to choose how to
+    /// read them: whole rows in the engine's text form when a rule reads across the row
+    /// (its seeds and templates see fields as that form writes them), else the columns
+    /// whose values are read or rewritten (masked or set to a constant).
+    pub fn masking(&self) -> Masking<'_> {
+        if self.row_level {
+            Masking::Rows
+        } else {
+            Masking::Columns(&self.rewritten)
+        }
+    }
+
+    /// Masks every row of `batch`, binary COPY rows whose columns have `codecs`, into a
+    /// new buffer. Runs of kept fields are copied as they came, in one piece.
+    fn apply_binary(&self, batch: &[u8], codecs: &[Codec]) -> Result<Vec<u8>, TransformError> {
+        let malformed = |_| TransformError::Malformed {
+            table: self.table.clone(),
+        };
+        let mut out = Vec::with_capacity(batch.len() + batch.len() / 4);
+        let mut rows = copy_binary::Rows::new(batch);
+        let mut text = String::new();
+        let mut masked = String::new();
+        loop {
+            let row_start = rows.position();
+            let Some(count) = rows.next_row().map_err(malformed)? else {
+                break;
+            };
+            self.check_count(count)?;
+            if codecs.len() != count {
+                return Err(TransformError::Malformed {
+                    table: self.table.clone(),
+                });
+            }
+            // Kept bytes not yet written: from here to the field being read.
+            let mut kept_from = row_start;
+            for (i, action) in self.actions.iter().enumerate() {
+                let start = rows.position();
+                let field = rows.next_field().map_err(malformed)?;
+                if matches!(action, FieldAction::Keep) {
+                    continue;
+                }
+                out.extend_from_slice(rows.between(kept_from, start));
+                let written = match (action, field) {
+                    (FieldAction::Null, _) | (_, None) => {
+                        copy_binary::push_null(&mut out);
+                        Ok(())
+                    }
+                    (FieldAction::Constant(encoded), Some(_)) => {
+                        let mut raw = Vec::new();
+                        copy_text::decode(encoded, &mut raw);
+                        codecs[i].encode(&String::from_utf8_lossy(&raw), &mut out)
+                    }
+                    (
+                        FieldAction::Mask {
+                            masker, max_chars, ..
+                        },
+                        Some(value),
+                    ) => {
+                        text.clear();
+                        codecs[i].decode(value, &mut text).map_err(|e| match e {
+                            CodecError::NotUtf8 => TransformError::NotUtf8 {
+                                table: self.table.clone(),
+                                column: self.columns[i].clone(),
+                            },
+                            CodecError::Malformed => TransformError::Malformed {
+                                table: self.table.clone(),
+                            },
+                        })?;
+                        masked.clear();
+                        masker.mask(&text, &self.key, &mut masked);
+                        if let Some(max) = max_chars {
+                            truncate_chars(&mut masked, *max);
+                        }
+                        codecs[i].encode(&masked, &mut out)
+                    }
+                    // Rules that read across the row only ever see text rows.
+                    (FieldAction::Template { .. } | FieldAction::Keep, Some(_)) => {
+                        return Err(TransformError::Malformed {
+                            table: self.table.clone(),
+                        });
+                    }
+                };
+                written.map_err(|_| TransformError::NotWritable {
+                    table: self.table.clone(),
+                    column: self.columns[i].clone(),
+                    type_name: codecs[i].type_name(),
+                })?;
+                kept_from = rows.position();
+            }
+            out.extend_from_slice(rows.between(kept_from, rows.position()));
         }
         Ok(out)
     }
@@ -368,10 +488,15 @@ impl RowTransform {
         Ok(())
     }
 
-    /// Masks a batch of COPY text rows.
-    pub fn mask_copy_text(&self, batch: &CopyText) -> Result<CopyText, TransformError> {
-        Ok(CopyText {
-            text: self.apply(&batch.text)?.into(),
+    /// Masks a batch of COPY rows, in the format they came in.
+    pub fn mask_copy_rows(&self, batch: &CopyRows) -> Result<CopyRows, TransformError> {
+        let text = match &batch.format {
+            CopyFormat::Text => self.apply(&batch.text)?,
+            CopyFormat::Binary(codecs) => self.apply_binary(&batch.text, codecs)?,
+        };
+        Ok(CopyRows {
+            text: text.into(),
+            format: batch.format.clone(),
             rows: batch.rows,
             source_bytes: batch.source_bytes,
         })
@@ -406,9 +531,9 @@ pub trait Maskable: Batch + Sized {
     fn masked(self, transform: &RowTransform) -> Result<Self, TransformError>;
 }
 
-impl Maskable for CopyText {
+impl Maskable for CopyRows {
     fn masked(self, transform: &RowTransform) -> Result<Self, TransformError> {
-        transform.mask_copy_text(&self)
+        transform.mask_copy_rows(&self)
     }
 }
 

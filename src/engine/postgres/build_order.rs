@@ -2,7 +2,7 @@
 //! longest build starts at once and the `jobs` connections finish together, instead of one
 //! big index starting last and running alone while the other connections sit idle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -31,50 +31,85 @@ fn unquote(name: &str) -> String {
 }
 
 /// The (schema, table) that `sql` builds an index or key on, if it is such a statement.
-fn built_on(sql: &str) -> Option<(String, String)> {
+pub(super) fn built_on(sql: &str) -> Option<(String, String)> {
     let found = BUILT_ON.captures(sql)?;
     Some((unquote(&found[1]), unquote(&found[2])))
 }
 
-/// Sorts `statements` so that those on the biggest tables, as loaded in the shadow now,
-/// come first.
-pub(super) async fn biggest_first(
-    conn: &mut PgConnection,
-    statements: &mut [DumpStatement],
-) -> Result<(), Error> {
-    let mut schemas: Vec<String> = statements
-        .iter()
-        .filter_map(|s| built_on(&s.sql).map(|(schema, _)| schema))
-        .collect();
-    schemas.sort_unstable();
-    schemas.dedup();
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT n.nspname::text, c.relname::text, pg_relation_size(c.oid)
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname = ANY($1)",
-    )
-    .bind(&schemas)
-    .fetch_all(conn)
-    .await
-    .map_err(Error::query("reading the shadow's table sizes"))?;
-    let sizes = rows
-        .into_iter()
-        .map(|(schema, table, size)| ((schema, table), size))
-        .collect();
-    sort_by_size(statements, &sizes);
-    Ok(())
+/// The shadow's tables as the post-data step sees them once the rows are in: how big each
+/// is, and which are partitioned (those take no `NOT VALID` foreign key before
+/// PostgreSQL 18).
+pub(super) struct ShadowTables {
+    sizes: HashMap<(String, String), i64>,
+    partitioned: HashSet<(String, String)>,
 }
 
-/// Sorts `statements` so that those on the biggest tables (by `sizes`, keyed by schema
-/// and table name) come first. Statements on a table of unknown size keep their dump
-/// order after the others: the order changes only when each runs, never what runs.
-fn sort_by_size(statements: &mut [DumpStatement], sizes: &HashMap<(String, String), i64>) {
-    statements.sort_by_cached_key(|s| {
-        let size = built_on(&s.sql)
-            .and_then(|table| sizes.get(&table).copied())
-            .unwrap_or(0);
-        std::cmp::Reverse(size)
-    });
+impl ShadowTables {
+    /// Reads the tables of the schemas that `statements` build on.
+    pub(super) async fn read(
+        conn: &mut PgConnection,
+        statements: &[DumpStatement],
+    ) -> Result<Self, Error> {
+        let mut schemas: Vec<String> = statements
+            .iter()
+            .filter_map(|s| built_on(&s.sql).map(|(schema, _)| schema))
+            .collect();
+        schemas.sort_unstable();
+        schemas.dedup();
+        let rows: Vec<(String, String, i64, bool)> = sqlx::query_as(
+            "SELECT n.nspname::text, c.relname::text, pg_relation_size(c.oid), c.relkind = 'p'
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname = ANY($1)",
+        )
+        .bind(&schemas)
+        .fetch_all(conn)
+        .await
+        .map_err(Error::query("reading the shadow's table sizes"))?;
+        let mut tables = Self {
+            sizes: HashMap::new(),
+            partitioned: HashSet::new(),
+        };
+        for (schema, table, size, partitioned) in rows {
+            if partitioned {
+                tables.partitioned.insert((schema.clone(), table.clone()));
+            }
+            tables.sizes.insert((schema, table), size);
+        }
+        Ok(tables)
+    }
+
+    /// Sorts `statements` so that those on the biggest tables come first. Statements on a
+    /// table of unknown size keep their dump order after the others: the order changes
+    /// only when each runs, never what runs.
+    pub(super) fn biggest_first(&self, statements: &mut [DumpStatement]) {
+        statements.sort_by_cached_key(|s| {
+            let size = built_on(&s.sql)
+                .and_then(|table| self.sizes.get(&table).copied())
+                .unwrap_or(0);
+            std::cmp::Reverse(size)
+        });
+    }
+
+    /// Tables of size 1 given as (schema, table, partitioned), for tests.
+    #[cfg(test)]
+    pub(super) fn known(tables: &[(&str, &str, bool)]) -> Self {
+        let key = |schema: &str, table: &str| (schema.to_owned(), table.to_owned());
+        Self {
+            sizes: tables.iter().map(|&(s, t, _)| (key(s, t), 1)).collect(),
+            partitioned: tables
+                .iter()
+                .filter(|&&(_, _, p)| p)
+                .map(|&(s, t, _)| key(s, t))
+                .collect(),
+        }
+    }
+
+    /// Whether `sql` builds on a table known to be a plain (not partitioned) table.
+    pub(super) fn on_plain_table(&self, sql: &str) -> bool {
+        built_on(sql).is_some_and(|table| {
+            self.sizes.contains_key(&table) && !self.partitioned.contains(&table)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -124,11 +159,14 @@ mod tests {
             statement("c", "CREATE INDEX c ON s.other_unknown USING btree (x)"),
             statement("d", "CREATE INDEX d ON s.big USING btree (y)"),
         ];
-        let sizes = HashMap::from([
-            (("s".to_owned(), "small".to_owned()), 10),
-            (("s".to_owned(), "big".to_owned()), 1_000),
-        ]);
-        sort_by_size(&mut statements, &sizes);
+        let tables = ShadowTables {
+            sizes: HashMap::from([
+                (("s".to_owned(), "small".to_owned()), 10),
+                (("s".to_owned(), "big".to_owned()), 1_000),
+            ]),
+            partitioned: HashSet::new(),
+        };
+        tables.biggest_first(&mut statements);
         let order: Vec<_> = statements.iter().map(|s| s.object_type.as_str()).collect();
         assert_eq!(order, ["pk", "d", "a", "b", "c"]);
     }

@@ -2,16 +2,24 @@
 //! STDOUT` on a reader, `COPY ... FROM STDIN` on a writer, in batches of about
 //! [`BATCH_BYTES`], so memory stays the same whatever the table's size.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use bytes::BytesMut;
 use futures_util::{Stream, StreamExt};
 use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
+use tracing::debug;
 
+use super::dump_rewrite::session_setup;
+use super::early_builds::EarlyBuilds;
 use super::sql::{column_list, qualified, safe};
-use super::{Error, Postgres, SchemaMap, SnapshotReader, split};
+use super::target::{describe, run};
+use super::{Error, Postgres, SchemaMap, SnapshotReader, split, wire};
 use crate::catalog::{Column, Table, TableName};
 use crate::engine::{self, Load, Streamed, TableRead, WriteError};
-use crate::rows::CopyText;
+use crate::rows::copy_binary;
+use crate::rows::{CopyFormat, CopyRows};
 
 /// Rows are sent on in batches of about this many bytes: large enough that per-batch
 /// costs vanish, small enough that memory stays flat.
@@ -21,31 +29,43 @@ impl engine::Reader<Postgres> for SnapshotReader {
     async fn read(
         &mut self,
         read: TableRead<'_>,
-        out: mpsc::Sender<CopyText>,
+        out: mpsc::Sender<CopyRows>,
     ) -> Result<Streamed, engine::Error> {
         let TableRead {
             table,
             columns,
             part,
             selection,
+            masking,
         } = read;
         let name = &table.name;
+        let format =
+            wire::copy_format(&mut self.conn, name, columns, masking, selection.is_some()).await?;
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        let mut rows_out = self
-            .copy_out_sql(&split::copy_sql(table, &names, part, selection), name)
-            .await?;
+        let mut sql = split::copy_sql(table, &names, part, selection);
+        if format != CopyFormat::Text {
+            sql.push_str(" WITH (FORMAT binary)");
+        }
+        let mut rows_out = self.copy_out_sql(&sql, name).await?;
+        let mut rows = RowMessages::new(&format);
         let mut batch = BytesMut::with_capacity(BATCH_BYTES);
         let mut batch_rows = 0;
         let mut streamed = Streamed::default();
-        while let Some(row) = rows_out.next().await {
-            let row = row.map_err(Error::query(format!("reading {name}")))?;
+        while let Some(message) = rows_out.next().await {
+            let message = message.map_err(Error::query(format!("reading {name}")))?;
+            let Some(row) = rows
+                .row(&message)
+                .map_err(|()| Error::UnreadableCopy(name.clone()))?
+            else {
+                continue;
+            };
             streamed.rows += 1;
             streamed.bytes += row.len() as u64;
             batch_rows += 1;
-            batch.extend_from_slice(&row);
+            batch.extend_from_slice(row);
             if batch.len() >= BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, BytesMut::with_capacity(BATCH_BYTES));
-                if out.send(text(full, batch_rows)).await.is_err() {
+                if out.send(rows_of(full, &format, batch_rows)).await.is_err() {
                     // The writer failed; its error is the one reported.
                     return Ok(streamed);
                 }
@@ -53,31 +73,79 @@ impl engine::Reader<Postgres> for SnapshotReader {
             }
         }
         if !batch.is_empty() {
-            let _ = out.send(text(batch, batch_rows)).await;
+            let _ = out.send(rows_of(batch, &format, batch_rows)).await;
         }
         Ok(streamed)
     }
 }
 
-fn text(batch: BytesMut, rows: u64) -> CopyText {
+/// The rows in the messages of a `COPY ... TO STDOUT`, one row a message: in binary, the
+/// first message starts with the header, and the last one is the trailer.
+struct RowMessages {
+    binary: bool,
+    header: Vec<u8>,
+    header_done: bool,
+}
+
+impl RowMessages {
+    fn new(format: &CopyFormat) -> Self {
+        let binary = *format != CopyFormat::Text;
+        Self {
+            binary,
+            header: Vec::new(),
+            header_done: !binary,
+        }
+    }
+
+    /// The row `message` carries, if any; `Err` when a binary stream does not start with
+    /// a binary COPY header.
+    fn row<'m>(&mut self, message: &'m [u8]) -> Result<Option<&'m [u8]>, ()> {
+        if !self.binary {
+            return Ok(Some(message));
+        }
+        let mut row = message;
+        if !self.header_done {
+            let had = self.header.len();
+            self.header.extend_from_slice(message);
+            let Some(len) = copy_binary::header_len(&self.header).map_err(|_| ())? else {
+                return Ok(None);
+            };
+            self.header_done = true;
+            row = &message[len - had..];
+        }
+        Ok((!row.is_empty() && row != copy_binary::TRAILER).then_some(row))
+    }
+}
+
+fn rows_of(batch: BytesMut, format: &CopyFormat, rows: u64) -> CopyRows {
     let source_bytes = batch.len() as u64;
-    CopyText {
+    CopyRows {
         text: batch.freeze(),
+        format: format.clone(),
         rows,
         source_bytes,
     }
 }
 
-/// A connection that loads shadow tables, one table after another.
+/// A connection that loads shadow tables, one table after another, and builds each
+/// table's indexes and keys once it is loaded.
 pub struct ShadowWriter {
     conn: PgConnection,
     map: SchemaMap,
+    early: Arc<EarlyBuilds>,
+    /// Whether the schema settings the builds expect are set on `conn`.
+    ready_to_build: bool,
 }
 
 impl ShadowWriter {
-    /// A writer on `conn` into the shadow schemas of `map`.
-    pub fn new(conn: PgConnection, map: SchemaMap) -> Self {
-        Self { conn, map }
+    /// A writer on `conn` into the shadow schemas of `map`, building what `early` holds.
+    pub fn new(conn: PgConnection, map: SchemaMap, early: Arc<EarlyBuilds>) -> Self {
+        Self {
+            conn,
+            map,
+            early,
+            ready_to_build: false,
+        }
     }
 }
 
@@ -96,12 +164,18 @@ impl engine::Writer<Postgres> for ShadowWriter {
         batches: S,
     ) -> Result<u64, WriteError<X>>
     where
-        S: Stream<Item = Result<CopyText, X>> + Send,
+        S: Stream<Item = Result<CopyRows, X>> + Send,
         X: Send,
     {
         let name = &table.name;
         let shadow = self.map.shadow_table(name);
         let conn = &mut self.conn;
+        // The format is the first batch's: the reader chose it.
+        let mut batches = std::pin::pin!(batches.peekable());
+        let binary = match batches.as_mut().peek().await {
+            Some(Ok(first)) => first.format != CopyFormat::Text,
+            _ => false,
+        };
         let freeze = load == Load::Alone && !table.partitioned;
         if freeze {
             let begin = format!("BEGIN; TRUNCATE {}", qualified(&shadow));
@@ -111,18 +185,29 @@ impl engine::Writer<Postgres> for ShadowWriter {
                 .map_err(Error::query(format!("writing {name}")))
                 .map_err(engine::Error::from)?;
         }
+        let options = match (binary, freeze) {
+            (true, true) => " WITH (FORMAT binary, FREEZE)",
+            (true, false) => " WITH (FORMAT binary)",
+            (false, true) => " WITH (FREEZE)",
+            (false, false) => "",
+        };
         let sql = format!(
-            "COPY {} ({}) FROM STDIN{}",
+            "COPY {} ({}) FROM STDIN{options}",
             qualified(&shadow),
             column_list(columns.iter().map(|c| c.name.as_str())),
-            if freeze { " WITH (FREEZE)" } else { "" }
         );
         let mut copy_in = conn
             .copy_in_raw(&sql)
             .await
             .map_err(Error::query(format!("writing {name}")))
             .map_err(engine::Error::from)?;
-        let mut batches = std::pin::pin!(batches);
+        let write_failed = |e| engine::Error::from(Error::query(format!("writing {name}"))(e));
+        if binary {
+            copy_in
+                .send(copy_binary::HEADER)
+                .await
+                .map_err(write_failed)?;
+        }
         while let Some(batch) = batches.next().await {
             let batch = match batch {
                 Ok(batch) => batch,
@@ -131,9 +216,13 @@ impl engine::Writer<Postgres> for ShadowWriter {
                     return Err(WriteError::Upstream(upstream));
                 }
             };
-            if let Err(e) = copy_in.send(batch.text).await {
-                return Err(engine::Error::from(Error::query(format!("writing {name}"))(e)).into());
-            }
+            copy_in.send(batch.text).await.map_err(write_failed)?;
+        }
+        if binary {
+            copy_in
+                .send(copy_binary::TRAILER)
+                .await
+                .map_err(write_failed)?;
         }
         let confirmed = match copy_in.finish().await {
             Ok(confirmed) => confirmed,
@@ -147,6 +236,33 @@ impl engine::Writer<Postgres> for ShadowWriter {
                 .map_err(engine::Error::from)?;
         }
         Ok(confirmed)
+    }
+
+    /// Builds the table's indexes and keys, as the post-data step would have. A
+    /// partitioned table's wait for the post-data step, which attaches its partitions'.
+    async fn table_loaded(&mut self, table: &Table) -> Result<(), engine::Error> {
+        if table.partitioned {
+            return Ok(());
+        }
+        let statements = self.early.take(&self.map.shadow_table(&table.name));
+        if statements.is_empty() {
+            return Ok(());
+        }
+        if !self.ready_to_build {
+            run(
+                &mut self.conn,
+                &session_setup(false),
+                "preparing a schema session",
+            )
+            .await?;
+            self.ready_to_build = true;
+        }
+        let started = Instant::now();
+        for statement in &statements {
+            run(&mut self.conn, &statement.sql, &describe(statement)).await?;
+        }
+        debug!(table = %table.name, statements = statements.len(), seconds = started.elapsed().as_secs_f64(), "indexes and keys built");
+        Ok(())
     }
 }
 

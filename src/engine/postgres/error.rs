@@ -59,6 +59,9 @@ pub enum Error {
         .0.iter().map(|(e, s)| format!("{e} in {s}")).collect::<Vec<_>>().join(", ")
     )]
     ExtensionInCopiedSchema(Vec<(String, String)>),
+    /// A binary COPY stream did not start with the binary COPY header.
+    #[error("reading {0}: the source sent a COPY stream that lethe cannot read")]
+    UnreadableCopy(crate::catalog::TableName),
     /// Another run holds the target's lock, and kept it for as long as this run would wait.
     #[error("{0}")]
     Busy(crate::engine::Held),

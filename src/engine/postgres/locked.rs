@@ -1,11 +1,14 @@
 //! The target locked for one refresh: the session that holds the run lock, the shadow
 //! schemas it builds, and the steps of [`engine::Target`] on them.
 
+use std::sync::Arc;
+
 use tracing::warn;
 
 use super::catalog::{SequenceValue, ServerIdentity};
 use super::copy::ShadowWriter;
 use super::dump_rewrite::DumpStatement;
+use super::early_builds::EarlyBuilds;
 use super::target::{Target, TargetSession};
 use super::{Endpoint, Postgres, SchemaMap, Side, Snapshot};
 use crate::catalog::TableName;
@@ -29,6 +32,8 @@ pub struct LockedTarget {
     target: Target,
     session: TargetSession,
     map: SchemaMap,
+    /// The indexes and keys the writers build as their tables are loaded.
+    early: Arc<EarlyBuilds>,
 }
 
 impl LockedTarget {
@@ -65,10 +70,12 @@ impl engine::Target<Postgres> for LockedTarget {
             target,
             session,
             map: SchemaMap::new(schemas),
+            early: Arc::default(),
         })
     }
 
     async fn create_shadow(&mut self, schema: &Schema) -> Result<(), engine::Error> {
+        self.early = Arc::new(EarlyBuilds::new(&schema.post_data));
         Ok(self
             .session
             .create_shadow(&self.map, &schema.pre_data)
@@ -81,16 +88,23 @@ impl engine::Target<Postgres> for LockedTarget {
 
     async fn writer(&self) -> Result<ShadowWriter, engine::Error> {
         let conn = self.target.connect().await?;
-        Ok(ShadowWriter::new(conn, self.map.clone()))
+        Ok(ShadowWriter::new(
+            conn,
+            self.map.clone(),
+            Arc::clone(&self.early),
+        ))
     }
 
     async fn finish_shadow(&mut self, schema: &Schema, jobs: usize) -> Result<(), engine::Error> {
         self.session
             .set_sequences(&self.map, &schema.sequences)
             .await?;
+        self.session
+            .post_data(self.early.left_of(&schema.post_data), jobs)
+            .await?;
         Ok(self
             .session
-            .post_data(schema.post_data.clone(), jobs)
+            .raise_sequences_to_rows(&self.map, &schema.sequences)
             .await?)
     }
 

@@ -10,10 +10,13 @@ mod copy;
 mod dialect;
 pub mod dump;
 pub mod dump_rewrite;
+mod early_builds;
 pub mod error;
+mod foreign_keys;
 mod hook;
 mod locked;
 mod schema_map;
+mod side_by_side;
 pub mod source;
 mod split;
 pub mod sql;
@@ -21,6 +24,7 @@ mod swap;
 pub mod target;
 #[cfg(test)]
 mod test_db;
+mod wire;
 
 pub use connect::{Endpoint, Side};
 pub use copy::ShadowWriter;
@@ -32,7 +36,7 @@ pub use source::{Snapshot, SnapshotReader, SourceSession};
 pub use target::{Target, TargetSession};
 
 use crate::engine::Engine;
-use crate::rows::CopyText;
+use crate::rows::CopyRows;
 
 /// PostgreSQL: COPY streams, shadow schemas, one swap transaction.
 pub struct Postgres;
@@ -44,6 +48,6 @@ impl Engine for Postgres {
     type Schema = Schema;
     type Target = LockedTarget;
     type Writer = ShadowWriter;
-    type Batch = CopyText;
+    type Batch = CopyRows;
     const DIALECT: &'static dyn crate::subset::Dialect = &PgDialect;
 }

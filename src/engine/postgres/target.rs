@@ -7,12 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
-use tokio::sync::Mutex;
 use tracing::warn;
 
-use super::build_order;
+use super::build_order::ShadowTables;
 use super::catalog::{self, SequenceValue, ServerIdentity};
 use super::dump_rewrite::{DumpStatement, session_setup};
+use super::foreign_keys;
+use super::side_by_side::Schedule;
 use super::sql::{ident, literal, qualified, safe};
 use super::{Endpoint, Error, SchemaMap};
 use crate::engine::{Held, Holder};
@@ -280,8 +281,18 @@ impl TargetSession {
         .execute(&mut self.conn)
         .await
         .map_err(Error::query("setting the sequences"))?;
-        // Never behind the rows: a synthetic table numbers its rows 1..N, N maybe more
-        // than production's sequence has handed out.
+        Ok(())
+    }
+
+    /// Moves each shadow sequence that owns a column up to that column's largest value,
+    /// never down: a synthetic table numbers its rows 1..N, N maybe more than
+    /// production's sequence has handed out. Run after the post-data step, when the keys'
+    /// indexes make each `max` a lookup rather than a scan of the table.
+    pub async fn raise_sequences_to_rows(
+        &mut self,
+        map: &SchemaMap,
+        values: &[SequenceValue],
+    ) -> Result<(), Error> {
         for value in values {
             let Some((table, column)) = &value.owner else {
                 continue;
@@ -303,21 +314,47 @@ impl TargetSession {
     }
 
     /// Runs the post-data script (keys, indexes, FKs, triggers) in the shadow: indexes and
-    /// unique/primary keys on `jobs` connections at once, biggest table first, everything
-    /// else in order after.
+    /// unique/primary keys on `jobs` connections at once, biggest table first; everything
+    /// else in order after, with foreign keys added `NOT VALID`; then those keys validated
+    /// on `jobs` connections at once, biggest table first ([`foreign_keys`]).
     pub async fn post_data(
         &mut self,
         statements: Vec<DumpStatement>,
         jobs: usize,
     ) -> Result<(), Error> {
-        let (mut parallel, ordered): (Vec<_>, Vec<_>) = statements
+        let tables = ShadowTables::read(&mut self.conn, &statements).await?;
+        let (mut builds, ordered): (Vec<_>, Vec<_>) = statements
             .into_iter()
             .partition(|s| matches!(s.object_type.as_str(), "INDEX" | "CONSTRAINT"));
-        build_order::biggest_first(&mut self.conn, &mut parallel).await?;
-        let queue = Arc::new(Mutex::new(parallel.into_iter()));
+        tables.biggest_first(&mut builds);
+        self.run_side_by_side(builds, jobs).await?;
+        let mut validations = Vec::new();
+        let mut script = Vec::with_capacity(ordered.len());
+        for statement in ordered {
+            let (statement, validate) = foreign_keys::defer(statement, &tables);
+            script.push((statement.sql.clone(), describe(&statement)));
+            validations.extend(validate);
+        }
+        run_script(&mut self.conn, &script).await?;
+        tables.biggest_first(&mut validations);
+        self.run_side_by_side(validations, jobs).await
+    }
+
+    /// Runs `statements`, which do not depend on each other, on `jobs` connections at
+    /// once, in order but for those that would wait for a lock ([`Schedule`]).
+    async fn run_side_by_side(
+        &self,
+        statements: Vec<DumpStatement>,
+        jobs: usize,
+    ) -> Result<(), Error> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let jobs = jobs.max(1).min(statements.len());
+        let schedule = Arc::new(Schedule::new(statements));
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..jobs.max(1) {
-            let queue = Arc::clone(&queue);
+        for _ in 0..jobs {
+            let schedule = Arc::clone(&schedule);
             let target = self.target.clone();
             workers.spawn(async move {
                 let mut conn = target.connect().await?;
@@ -327,28 +364,22 @@ impl TargetSession {
                     "preparing a schema session",
                 )
                 .await?;
-                loop {
-                    let next = queue.lock().await.next();
-                    let Some(statement) = next else {
-                        return Ok::<(), Error>(());
-                    };
-                    run(&mut conn, &statement.sql, &describe(&statement)).await?;
+                while let Some(taken) = schedule.next().await {
+                    run(&mut conn, &taken.statement.sql, &describe(&taken.statement)).await?;
+                    schedule.done(&taken);
                 }
+                Ok::<(), Error>(())
             });
         }
         // The first failure ends the step; dropping the set aborts the other workers, and
         // their connections close, so the shadow can be dropped at once.
         while let Some(done) = workers.join_next().await {
             done.map_err(|e| Error::Query {
-                what: "building indexes".into(),
+                what: "building indexes and keys".into(),
                 source: super::DbFailure::from_join(e),
             })??;
         }
-        let script: Vec<(String, String)> = ordered
-            .iter()
-            .map(|s| (s.sql.clone(), describe(s)))
-            .collect();
-        run_script(&mut self.conn, &script).await
+        Ok(())
     }
 }
 

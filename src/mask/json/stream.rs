@@ -304,7 +304,8 @@ impl<'a> Scan<'a, '_> {
     /// Writes a number, `true`, `false` or `null` as serde_json does: as written, but
     /// for an exponent, which it writes as `e` with a sign (`1E5` is `1e+5`).
     fn write_scalar(&mut self, scalar: &str) -> Result<(), Unusual> {
-        if scalar.contains(['e', 'E']) {
+        let number = scalar.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+        if number && scalar.contains(['e', 'E']) {
             let number: Number = scalar.parse().map_err(|_| Unusual)?;
             self.out.push_str(&number.to_string());
         } else {
@@ -480,6 +481,22 @@ rest = "drop""#,
                 let (fast, slow) = both(&m, &input);
                 prop_assert_eq!(fast, slow, "{:?} under {}", input, RULES[rule]);
             }
+        }
+    }
+
+    #[test]
+    fn documents_with_true_false_and_null_stay_on_the_fast_path() {
+        let m = masker(
+            r#"paths = { "$.contact.email" = "email", "$.contact.phone" = "phone", "$.emergency_contact.name" = "full_name", "$.emergency_contact.phone" = "phone" }"#,
+        );
+        for doc in [
+            r#"{"newsletter": false, "vip": true, "x": null, "n": -1.5E3, "emergency_contact": {"name": "E"}}"#,
+            r#"{"contact": {"email": "yuki.sanchez.12@mail.example.com", "phone": "+44 917 1045048", "preferred": "email"}, "language": "de", "marketing": {"channels": ["email", "push"], "consent_at": "2018-01-01T01:02:14Z"}, "newsletter": false, "emergency_contact": {"name": "Emily Sanchez", "phone": "+44 559 2163973"}}"#,
+            r#"{"contact": {"email": "isla.thompson.1@example.net", "phone": "+48 575 5190220", "preferred": "phone"}, "language": "de", "marketing": {"channels": ["email"], "consent_at": "2018-01-01T00:21:08Z"}, "newsletter": false, "emergency_contact": null}"#,
+        ] {
+            assert!(handled(&m, doc), "{doc}");
+            let (fast, slow) = both(&m, doc);
+            assert_eq!(fast, slow);
         }
     }
 
