@@ -23,7 +23,7 @@ static BUILT_ON: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `name` unquoted: `"Order ""Items"""` -> `Order "Items"`, `orders` -> `orders`.
-fn unquote(name: &str) -> String {
+pub(super) fn unquote(name: &str) -> String {
     match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
         Some(inner) => inner.replace("\"\"", "\""),
         None => name.to_owned(),
@@ -106,9 +106,12 @@ impl ShadowTables {
 
     /// Whether `sql` builds on a table known to be a plain (not partitioned) table.
     pub(super) fn on_plain_table(&self, sql: &str) -> bool {
-        built_on(sql).is_some_and(|table| {
-            self.sizes.contains_key(&table) && !self.partitioned.contains(&table)
-        })
+        built_on(sql).is_some_and(|table| self.is_plain(&table))
+    }
+
+    /// Whether (schema, table) is known, and not partitioned.
+    pub(super) fn is_plain(&self, table: &(String, String)) -> bool {
+        self.sizes.contains_key(table) && !self.partitioned.contains(table)
     }
 }
 
