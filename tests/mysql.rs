@@ -294,3 +294,63 @@ async fn mysql_refresh_fails_closed_and_never_writes_the_source() {
         "0"
     );
 }
+
+/// Every row of the copied tables, as the server prints them.
+async fn copied(db: &MyDb) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut tables = Vec::new();
+    for sql in [
+        "SELECT * FROM users ORDER BY id",
+        "SELECT * FROM orders ORDER BY id",
+        "SELECT * FROM audit ORDER BY id",
+    ] {
+        tables.push(db.rows(sql).await);
+    }
+    tables
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_readers_start_together_or_fall_back_to_one_snapshot() {
+    const ONE_SNAPSHOT: &str = "reading the source with one snapshot";
+    let source = MyDb::create("src").await;
+    source.exec(SCHEMA).await;
+
+    let one = MyDb::create("one").await;
+    let dir_one = workspace(&source, &one, RULES);
+    expect_exit(
+        &lethe(&dir_one, &["refresh", "dev", "--no-progress", "-j", "1"]),
+        0,
+    );
+
+    // Three readers whose snapshots began under LOCK TABLES: the same rows as one.
+    let three = MyDb::create("three").await;
+    let dir_three = workspace(&source, &three, RULES);
+    let (_, log) = expect_exit(
+        &lethe(&dir_three, &["refresh", "dev", "--no-progress", "-j", "3"]),
+        0,
+    );
+    assert!(!log.contains(ONE_SNAPSHOT), "{log}");
+    assert_eq!(copied(&three).await, copied(&one).await);
+
+    // A write transaction left open keeps LOCK TABLES waiting: after its wait the run
+    // reads with one snapshot instead, and still copies the committed rows.
+    let mut writer = connect().await;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "USE `{}`; START TRANSACTION; UPDATE users SET nick = 'uncommitted' WHERE id = 1",
+        source.name
+    )))
+    .execute(&mut writer)
+    .await
+    .unwrap();
+    let held = MyDb::create("held").await;
+    let dir_held = workspace(&source, &held, RULES);
+    let (_, log) = expect_exit(
+        &lethe(&dir_held, &["refresh", "dev", "--no-progress", "-j", "3"]),
+        0,
+    );
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    assert!(log.contains(ONE_SNAPSHOT), "{log}");
+    assert_eq!(copied(&held).await, copied(&one).await);
+}

@@ -118,8 +118,12 @@ pub trait Engine: Sized + Send + Sync + 'static {
 pub enum Purpose {
     /// `lethe plan`, `lethe check`, `lethe verify`.
     Plan,
-    /// `lethe refresh`.
-    Refresh,
+    /// `lethe refresh`, reading with up to `readers` connections at once (an engine that
+    /// needs its readers' snapshots opened together opens them now).
+    Refresh {
+        /// The most readers the copy will ask for (`--jobs`).
+        readers: usize,
+    },
 }
 
 /// The source's tables at the snapshot's instant, and the schemas (namespaces) copied.

@@ -92,7 +92,7 @@ where
         foreign_keys,
         mut snapshot,
     } = tokio::select! {
-        planned = planned::<E>(config, &rules, Purpose::Refresh) => planned?,
+        planned = planned::<E>(config, &rules, Purpose::Refresh { readers: options.jobs }) => planned?,
         () = options.cancel.cancelled() => return Err(Error::Cancelled),
     };
     // The subset: its entries and `where`s are checked by the source before anything

@@ -168,7 +168,7 @@ impl Snapshot {
             }
             None => all,
         };
-        let lock = purpose == Purpose::Refresh;
+        let lock = matches!(purpose, Purpose::Refresh { .. });
         let listed = if lock {
             catalog::tables(session.conn(), &schemas).await?
         } else {
