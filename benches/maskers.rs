@@ -242,7 +242,7 @@ fn input(label: &str, i: usize) -> String {
             ])
             .to_owned(),
         "json" => format!(
-            r#"{{"email": "{email}", "name": "{first} {last}", "plan": "pro", "seats": {}, "tags": ["a", "b"], "price": 1.50}}"#,
+            r#"{{"email": "{email}", "name": "{first} {last}", "plan": "pro", "seats": {}, "tags": ["a", "b"], "price": 1.50, "active": true}}"#,
             r.below(100)
         ),
         "latitude" => format!("{}.{}", r.below(90), r.digits(6)),

@@ -87,16 +87,6 @@ badge = { mask = "template", template = "{first} {last}" }
 /// Each table with its key, for a row-by-row digest.
 const TABLES: [(&str, &str); 3] = [("people", "id"), ("devices", "id"), ("labels", "id")];
 
-async fn digest(db: &TestDb, table: &str, order: &str) -> String {
-    let sql = format!("SELECT md5(string_agg(t::text, '|' ORDER BY {order})) FROM {table} t");
-    db.column(&sql)
-        .await
-        .into_iter()
-        .flatten()
-        .next()
-        .unwrap_or_default()
-}
-
 /// The megabytes read, from the summary line (`..., 4.2 MB in 1.0 s ...`).
 fn megabytes_read(stdout: &str) -> String {
     stdout
@@ -133,8 +123,8 @@ async fn binary_copies_equal_text_copies_value_for_value() {
             "{table}"
         );
         assert_eq!(
-            digest(&binary, table, order).await,
-            digest(&text, table, order).await,
+            binary.digest(table, order).await,
+            text.digest(table, order).await,
             "{table}: the binary copy differs from the text copy"
         );
     }

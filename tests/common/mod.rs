@@ -106,6 +106,23 @@ impl TestDb {
             .collect()
     }
 
+    /// One md5 over `expr` of every row `t` of `table` in `order`: equal digests, equal
+    /// tables, row by row.
+    pub async fn md5_of(&self, expr: &str, table: &str, order: &str) -> String {
+        let sql = format!("SELECT md5(string_agg({expr}, '|' ORDER BY {order})) FROM {table} t");
+        self.column(&sql)
+            .await
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The digest of `table`'s whole rows in `order`.
+    pub async fn digest(&self, table: &str, order: &str) -> String {
+        self.md5_of("t::text", table, order).await
+    }
+
     /// One integer.
     pub async fn count(&self, sql: &str) -> i64 {
         let mut conn = self.connect().await;

@@ -119,14 +119,6 @@ impl ShadowTables {
 mod tests {
     use super::*;
 
-    /// A statement tagged with `tag` in its object type, to read the order back.
-    fn statement(tag: &str, sql: &str) -> DumpStatement {
-        DumpStatement {
-            object_type: tag.into(),
-            sql: sql.into(),
-        }
-    }
-
     #[test]
     fn finds_the_table_of_each_form_pg_dump_writes() {
         assert_eq!(
@@ -153,14 +145,14 @@ mod tests {
     #[test]
     fn the_biggest_table_goes_first_and_unknown_ones_keep_their_order() {
         let mut statements = vec![
-            statement("a", "CREATE INDEX a ON s.small USING btree (x)"),
-            statement("b", "CREATE INDEX b ON s.unknown USING btree (x)"),
-            statement(
+            DumpStatement::new("a", "CREATE INDEX a ON s.small USING btree (x)"),
+            DumpStatement::new("b", "CREATE INDEX b ON s.unknown USING btree (x)"),
+            DumpStatement::new(
                 "pk",
                 "ALTER TABLE ONLY s.big\n    ADD CONSTRAINT big_pkey PRIMARY KEY (id)",
             ),
-            statement("c", "CREATE INDEX c ON s.other_unknown USING btree (x)"),
-            statement("d", "CREATE INDEX d ON s.big USING btree (y)"),
+            DumpStatement::new("c", "CREATE INDEX c ON s.other_unknown USING btree (x)"),
+            DumpStatement::new("d", "CREATE INDEX d ON s.big USING btree (y)"),
         ];
         let tables = ShadowTables {
             sizes: HashMap::from([

@@ -75,30 +75,23 @@ impl EarlyBuilds {
 mod tests {
     use super::*;
 
-    fn statement(object_type: &str, sql: &str) -> DumpStatement {
-        DumpStatement {
-            object_type: object_type.into(),
-            sql: sql.into(),
-        }
-    }
-
     #[test]
     fn a_tables_builds_are_taken_once_and_left_out_of_the_rest() {
         let script = vec![
-            statement(
+            DumpStatement::new(
                 "CONSTRAINT",
                 "ALTER TABLE ONLY s.a\n    ADD CONSTRAINT a_pkey PRIMARY KEY (id);",
             ),
-            statement(
+            DumpStatement::new(
                 "CONSTRAINT",
                 "ALTER TABLE ONLY s.b\n    ADD CONSTRAINT b_pkey PRIMARY KEY (id);",
             ),
-            statement("INDEX", "CREATE INDEX a_x ON s.a USING btree (x);"),
-            statement(
+            DumpStatement::new("INDEX", "CREATE INDEX a_x ON s.a USING btree (x);"),
+            DumpStatement::new(
                 "FK CONSTRAINT",
                 "ALTER TABLE ONLY s.a\n    ADD CONSTRAINT a_b_fkey FOREIGN KEY (b) REFERENCES s.b(id);",
             ),
-            statement(
+            DumpStatement::new(
                 "TRIGGER",
                 "CREATE TRIGGER t AFTER INSERT ON s.a FOR EACH ROW EXECUTE FUNCTION s.f();",
             ),

@@ -66,10 +66,7 @@ mod tests {
     use super::*;
 
     fn fk(sql: &str) -> DumpStatement {
-        DumpStatement {
-            object_type: "FK CONSTRAINT".into(),
-            sql: sql.into(),
-        }
+        DumpStatement::new("FK CONSTRAINT", sql)
     }
 
     fn tables() -> ShadowTables {
@@ -133,10 +130,7 @@ mod tests {
                 "ALTER TABLE ONLY s.orders\n    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);",
             ),
         ] {
-            let statement = DumpStatement {
-                object_type: object_type.into(),
-                sql: sql.into(),
-            };
+            let statement = DumpStatement::new(object_type, sql);
             let (same, validate) = defer(statement.clone(), &tables());
             assert_eq!(same, statement);
             assert!(validate.is_none(), "{sql}");

@@ -138,13 +138,6 @@ impl Schedule {
 mod tests {
     use super::*;
 
-    fn statement(object_type: &str, sql: &str) -> DumpStatement {
-        DumpStatement {
-            object_type: object_type.into(),
-            sql: sql.into(),
-        }
-    }
-
     fn taken(schedule: &Schedule) -> Option<String> {
         schedule.try_next().and_then(|t| t.map(|t| t.statement.sql))
     }
@@ -152,13 +145,13 @@ mod tests {
     #[test]
     fn a_table_altered_waits_while_its_indexes_build_together() {
         let schedule = Schedule::new(vec![
-            statement(
+            DumpStatement::new(
                 "CONSTRAINT",
                 "ALTER TABLE ONLY s.big ADD CONSTRAINT big_pkey PRIMARY KEY (id)",
             ),
-            statement("INDEX", "CREATE INDEX a ON s.big USING btree (a)"),
-            statement("INDEX", "CREATE INDEX b ON s.big USING btree (b)"),
-            statement(
+            DumpStatement::new("INDEX", "CREATE INDEX a ON s.big USING btree (a)"),
+            DumpStatement::new("INDEX", "CREATE INDEX b ON s.big USING btree (b)"),
+            DumpStatement::new(
                 "CONSTRAINT",
                 "ALTER TABLE ONLY s.small ADD CONSTRAINT small_pkey PRIMARY KEY (id)",
             ),
@@ -193,15 +186,15 @@ mod tests {
     #[test]
     fn validations_of_one_table_run_one_after_the_other() {
         let schedule = Schedule::new(vec![
-            statement(
+            DumpStatement::new(
                 "FK CONSTRAINT",
                 "ALTER TABLE ONLY s.items VALIDATE CONSTRAINT items_order_fkey;",
             ),
-            statement(
+            DumpStatement::new(
                 "FK CONSTRAINT",
                 "ALTER TABLE ONLY s.items VALIDATE CONSTRAINT items_product_fkey;",
             ),
-            statement(
+            DumpStatement::new(
                 "FK CONSTRAINT",
                 "ALTER TABLE ONLY s.orders VALIDATE CONSTRAINT orders_customer_fkey;",
             ),

@@ -41,6 +41,17 @@ pub struct DumpStatement {
     pub sql: String,
 }
 
+#[cfg(test)]
+impl DumpStatement {
+    /// A statement of `object_type`, for tests.
+    pub fn new(object_type: &str, sql: &str) -> Self {
+        Self {
+            object_type: object_type.into(),
+            sql: sql.into(),
+        }
+    }
+}
+
 /// The session settings pg_dump's own `SET` lines establish that matter when the rewritten
 /// statements are executed (the `SET` lines themselves are dropped by [`rewrite_dump`]):
 /// names are fully qualified for an empty `search_path`, and routine bodies may mention
