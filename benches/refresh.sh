@@ -332,7 +332,7 @@ row raw "$raw_s"
 if [[ -n $lethe_s ]]; then
     row lethe "$lethe_s" "$rss_kb"
     printf 'ratio lethe/raw = %s\n' "$(awk -v a="$lethe_s" -v b="$raw_s" 'BEGIN { printf "%.2f", a / b }')"
-    echo "targets: ratio <= 1.50 at scale 0.1; peak RSS < 200 MB at scales 0.1 and 1"
+    echo "targets: ratio <= 1.00 at scales 0.1 and 1; peak RSS < 200 MB at scales 0.1 and 1"
 fi
 if [[ -n $sub_s ]]; then
     awk -v s="$sub_s" -v r="$sub_rows" -v k="$sub_rss_kb" -v p="$subset" 'BEGIN {
