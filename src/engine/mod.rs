@@ -273,21 +273,7 @@ pub struct TableRead<'a> {
     pub selection: Option<&'a Selection>,
     /// What the masking stage does with the rows, so the engine can hand them over in
     /// its fastest form that the masking can still read.
-    pub masking: Masking<'a>,
-}
-
-/// What the masking stage does with a table's rows.
-#[derive(Debug, Clone, Copy)]
-pub enum Masking<'a> {
-    /// Nothing: every value passes through untouched.
-    Nothing,
-    /// Reads and rewrites the values of the flagged columns (in read order), each on its
-    /// own, as text.
-    Columns(&'a [bool]),
-    /// Reads whole rows in the engine's text form: rules that look across the row are
-    /// seeded by the other fields as that form writes them (and a run that asks for text,
-    /// `refresh --text-copy`, reads every table so).
-    Rows,
+    pub masking: crate::plan::Masking<'a>,
 }
 
 /// How a writer loads one piece: alone (the table's only piece, so the engine may load

@@ -20,11 +20,9 @@ use super::Error;
 use super::options::{MIN_PIECE_BYTES, Pieces, RefreshOptions};
 use super::progress::{Progress, TableProgress};
 use crate::catalog::Column;
-use crate::engine::{
-    Engine, Load, Masking, Part, Reader, Snapshot, Split, TableRead, Target, Writer,
-};
+use crate::engine::{Engine, Load, Part, Reader, Snapshot, Split, TableRead, Target, Writer};
 use crate::mask::MaskingKey;
-use crate::plan::{Maskable, Plan, RowTransform, TablePlan};
+use crate::plan::{Maskable, Masking, Plan, RowTransform, TablePlan};
 use crate::report::TableMoved;
 use crate::rows::Batch;
 use crate::subset::{Selection, SubsetPlan};

@@ -6,7 +6,7 @@
 
 pub mod transform;
 
-pub use transform::{Maskable, RowTransform, TransformError};
+pub use transform::{Maskable, Masking, RowTransform, TransformError};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::TablePlan;
 use crate::catalog::TableName;
-use crate::engine::Masking;
 use crate::mask::{Masker, MaskingKey};
 use crate::rows::copy_binary::{self, Codec, CodecError};
 use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
@@ -35,6 +34,20 @@ enum FieldAction {
 enum Piece {
     Literal(String),
     Field(usize),
+}
+
+/// What the masking stage does with a table's rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Masking<'a> {
+    /// Nothing: every value passes through untouched.
+    Nothing,
+    /// Reads and rewrites the values of the flagged columns (in read order), each on its
+    /// own, as text.
+    Columns(&'a [bool]),
+    /// Reads whole rows in the engine's text form: rules that look across the row are
+    /// seeded by the other fields as that form writes them (and a run that asks for text,
+    /// `refresh --text-copy`, reads every table so).
+    Rows,
 }
 
 /// A row that could not be masked; names table and column, never the value.

@@ -11,7 +11,7 @@ use sqlx::postgres::PgConnection;
 use super::Error;
 use super::sql::qualified;
 use crate::catalog::{Column, TableName};
-use crate::engine::Masking;
+use crate::plan::Masking;
 use crate::rows::CopyFormat;
 use crate::rows::copy_binary::Codec;
 
