@@ -218,6 +218,23 @@ impl RowTransform {
         let mut rows = copy_binary::Rows::new(batch);
         let mut text = String::new();
         let mut masked = String::new();
+        // Each constant in its column's binary form, once per batch.
+        let mut constants: Vec<Option<Vec<u8>>> = vec![None; self.actions.len()];
+        for (i, action) in self.actions.iter().enumerate() {
+            if let (FieldAction::Constant(encoded), Some(codec)) = (action, codecs.get(i)) {
+                let mut raw = Vec::new();
+                copy_text::decode(encoded, &mut raw);
+                let mut field = Vec::new();
+                codec
+                    .encode(&String::from_utf8_lossy(&raw), &mut field)
+                    .map_err(|_| TransformError::NotWritable {
+                        table: self.table.clone(),
+                        column: self.columns[i].clone(),
+                        type_name: codec.type_name(),
+                    })?;
+                constants[i] = Some(field);
+            }
+        }
         loop {
             let row_start = rows.position();
             let Some(count) = rows.next_row().map_err(malformed)? else {
@@ -243,10 +260,9 @@ impl RowTransform {
                         copy_binary::push_null(&mut out);
                         Ok(())
                     }
-                    (FieldAction::Constant(encoded), Some(_)) => {
-                        let mut raw = Vec::new();
-                        copy_text::decode(encoded, &mut raw);
-                        codecs[i].encode(&String::from_utf8_lossy(&raw), &mut out)
+                    (FieldAction::Constant(_), Some(_)) => {
+                        out.extend_from_slice(constants[i].as_deref().unwrap_or_default());
+                        Ok(())
                     }
                     (
                         FieldAction::Mask {
