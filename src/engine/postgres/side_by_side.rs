@@ -12,14 +12,6 @@ use tokio::sync::Notify;
 use super::build_order::built_on;
 use super::dump_rewrite::DumpStatement;
 
-/// One statement, with the table it locks.
-struct Step {
-    statement: DumpStatement,
-    table: Option<(String, String)>,
-    /// Whether the statement may run beside others of its kind on the same table.
-    shared: bool,
-}
-
 /// How a table is in use by the statements running now.
 #[derive(Default)]
 struct InUse {
@@ -29,12 +21,12 @@ struct InUse {
 
 #[derive(Default)]
 struct State {
-    waiting: Vec<Step>,
+    waiting: Vec<Taken>,
     running: HashMap<(String, String), InUse>,
 }
 
 impl State {
-    fn can_start(&self, step: &Step) -> bool {
+    fn can_start(&self, step: &Taken) -> bool {
         let Some(table) = &step.table else {
             return true;
         };
@@ -50,11 +42,13 @@ pub(super) struct Schedule {
     changed: Notify,
 }
 
-/// A statement taken from the schedule; hand it back with [`Schedule::done`].
+/// A statement, with the table it locks; once taken from the schedule, hand it back
+/// with [`Schedule::done`].
 pub(super) struct Taken {
     /// The statement to run.
     pub statement: DumpStatement,
     table: Option<(String, String)>,
+    /// Whether the statement may run beside others of its kind on the same table.
     shared: bool,
 }
 
@@ -63,7 +57,7 @@ impl Schedule {
     pub(super) fn new(statements: Vec<DumpStatement>) -> Self {
         let waiting = statements
             .into_iter()
-            .map(|statement| Step {
+            .map(|statement| Taken {
                 table: built_on(&statement.sql),
                 shared: statement.object_type == "INDEX",
                 statement,
@@ -108,11 +102,7 @@ impl Schedule {
                 in_use.exclusive = true;
             }
         }
-        Some(Some(Taken {
-            statement: step.statement,
-            table: step.table,
-            shared: step.shared,
-        }))
+        Some(Some(step))
     }
 
     /// Frees the table of a statement that has run.
