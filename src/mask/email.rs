@@ -14,10 +14,9 @@
 
 use std::sync::Arc;
 
+use super::chacha::ChaCha8;
 use fake::Fake;
 use fake::faker::name::en::{FirstName, LastName};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use rand::RngExt;
@@ -136,7 +135,7 @@ impl Masker for Email {
 
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String) {
         let seed = key.seed(&self.domain, input.as_bytes());
-        let mut rng = ChaCha8Rng::from_seed(seed);
+        let mut rng = ChaCha8::from_seed(seed);
         let first: &str = FirstName().fake_with_rng(&mut rng);
         let last: &str = LastName().fake_with_rng(&mut rng);
 
@@ -202,7 +201,7 @@ fn push_shaped_domain(real: &str, seed_domain: &str, key: &MaskingKey, out: &mut
     let lower = &mut lower[..real.len()];
     lower.copy_from_slice(real.as_bytes());
     lower.make_ascii_lowercase();
-    let mut rng = ChaCha8Rng::from_seed(key.seed(seed_domain, lower));
+    let mut rng = ChaCha8::from_seed(key.seed(seed_domain, lower));
     let (labels, tld) = real.rsplit_once('.').unwrap_or(("", real));
     for label in labels.split('.') {
         for _ in 0..label.len() {

@@ -7,9 +7,8 @@
 
 use std::fmt;
 
+use super::chacha::ChaCha8;
 use hmac::{Hmac, Mac};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use sha2::Sha256;
 
 /// The HMAC key for consistent pseudonyms, keyed once per run.
@@ -51,8 +50,8 @@ impl MaskingKey {
     /// whose algorithm may change on a `cargo update` and silently change every
     /// pseudonym.
     #[must_use]
-    pub fn rng(&self, domain: &str, input: &[u8]) -> ChaCha8Rng {
-        ChaCha8Rng::from_seed(self.seed(domain, input))
+    pub fn rng(&self, domain: &str, input: &[u8]) -> ChaCha8 {
+        ChaCha8::from_seed(self.seed(domain, input))
     }
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use fake::Fake;
 use fake::faker::lorem::en::Word;
 
+use super::chacha::ChaCha8;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use super::{Masker, MaskingKey, parse_options, refuse_unique, require_text};
@@ -100,7 +100,7 @@ impl Masker for Lorem {
 }
 
 /// A lorem word of at most `room` characters, if one turns up in a few draws.
-fn fitting_word(rng: &mut ChaCha8Rng, room: usize) -> Option<&'static str> {
+fn fitting_word(rng: &mut ChaCha8, room: usize) -> Option<&'static str> {
     (0..TRIES)
         .map(|_| Word().fake_with_rng::<&str, _>(rng))
         .find(|w| w.len() <= room)

@@ -11,6 +11,7 @@
 mod address;
 mod array;
 mod birth;
+mod chacha;
 mod credit_card;
 mod email;
 mod generalize;

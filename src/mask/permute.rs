@@ -26,6 +26,7 @@
 //! by its text in the same domain.
 
 use super::MaskingKey;
+use super::chacha::{self, BLOCK_WORDS};
 
 /// Feistel rounds; even, so both halves are rewritten equally often.
 const ROUNDS: u8 = 8;
@@ -42,9 +43,6 @@ const KEY_MARK: u8 = 0xff;
 /// ChaCha8 blocks each round input owns: 64 16-bit draws, one per position of the
 /// largest half (64 positions).
 const ROUND_BLOCKS: u64 = 2;
-
-/// Words in a ChaCha block.
-const BLOCK_WORDS: usize = 16;
 
 /// 16-bit draws in a ChaCha block.
 const BLOCK_DRAWS: usize = 2 * BLOCK_WORDS;
@@ -75,10 +73,7 @@ pub(super) fn permute(
     message[..3].copy_from_slice(&[KEY_MARK, n as u8, tweak.len() as u8]);
     message[3..3 + tweak.len()].copy_from_slice(tweak);
     let seed = key.seed(domain, &message[..3 + tweak.len()]);
-    let mut round_key = [0u32; 8];
-    for (word, bytes) in round_key.iter_mut().zip(seed.chunks_exact(4)) {
-        *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    }
+    let round_key = chacha::key_words(&seed);
     for round in 0..ROUNDS {
         // Even rounds rewrite the right half from the left one, odd rounds the reverse;
         // with one position the left half is empty and the right is shifted by a key.
@@ -104,7 +99,7 @@ pub(super) fn permute(
             let draw = k % BLOCK_DRAWS;
             if draw == 0 {
                 let block = first_block + (k / BLOCK_DRAWS) as u64;
-                words = chacha8_block(&round_key, block, stream);
+                words = chacha::block(&round_key, block, stream);
             }
             let r = radix(i);
             // `% r` is slightly biased for radices that do not divide 2^16 (by 1 in
@@ -115,49 +110,6 @@ pub(super) fn permute(
             symbols[i] = ((u16::from(symbols[i]) + u16::from(add)) % u16::from(r)) as u8;
         }
     }
-}
-
-/// One ChaCha8 block under `key` (as little-endian words) at block `counter` of
-/// `stream`: the very words `ChaCha8Rng` gives from that position, computed alone,
-/// since a round mostly needs one block and `ChaCha8Rng` always computes four.
-fn chacha8_block(key: &[u32; 8], counter: u64, stream: u64) -> [u32; BLOCK_WORDS] {
-    /// "expand 32-byte k".
-    const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
-    let mut init = [0u32; BLOCK_WORDS];
-    init[..4].copy_from_slice(&SIGMA);
-    init[4..12].copy_from_slice(key);
-    init[12..].copy_from_slice(&[
-        counter as u32,
-        (counter >> 32) as u32,
-        stream as u32,
-        (stream >> 32) as u32,
-    ]);
-    let mut s = init;
-    let quarter = |s: &mut [u32; BLOCK_WORDS], a: usize, b: usize, c: usize, d: usize| {
-        s[a] = s[a].wrapping_add(s[b]);
-        s[d] = (s[d] ^ s[a]).rotate_left(16);
-        s[c] = s[c].wrapping_add(s[d]);
-        s[b] = (s[b] ^ s[c]).rotate_left(12);
-        s[a] = s[a].wrapping_add(s[b]);
-        s[d] = (s[d] ^ s[a]).rotate_left(8);
-        s[c] = s[c].wrapping_add(s[d]);
-        s[b] = (s[b] ^ s[c]).rotate_left(7);
-    };
-    // Eight rounds: four double rounds of columns, then diagonals.
-    for _ in 0..4 {
-        quarter(&mut s, 0, 4, 8, 12);
-        quarter(&mut s, 1, 5, 9, 13);
-        quarter(&mut s, 2, 6, 10, 14);
-        quarter(&mut s, 3, 7, 11, 15);
-        quarter(&mut s, 0, 5, 10, 15);
-        quarter(&mut s, 1, 6, 11, 12);
-        quarter(&mut s, 2, 7, 8, 13);
-        quarter(&mut s, 3, 4, 9, 14);
-    }
-    for (word, start) in s.iter_mut().zip(init) {
-        *word = word.wrapping_add(start);
-    }
-    s
 }
 
 /// Permutes the bits of `value` whose positions (0 = most significant of `width`) are
@@ -202,33 +154,6 @@ mod tests {
             x /= 10;
         }
         d
-    }
-
-    #[test]
-    fn chacha8_block_is_rand_chachas() {
-        use rand::{Rng, SeedableRng};
-        let seed: [u8; 32] = std::array::from_fn(|i| (i * 7 + 3) as u8);
-        let mut key = [0u32; 8];
-        for (word, bytes) in key.iter_mut().zip(seed.chunks_exact(4)) {
-            *word = u32::from_le_bytes(bytes.try_into().unwrap());
-        }
-        for (counter, stream) in [
-            (0, 0),
-            (1, 0),
-            (4, 99),
-            (u64::MAX - 3, u64::MAX),
-            (1 << 40, 7),
-        ] {
-            let mut rng = rand_chacha::ChaCha8Rng::from_seed(seed);
-            rng.set_stream(stream);
-            rng.set_word_pos(u128::from(counter) * 16);
-            let expected: [u32; 16] = std::array::from_fn(|_| rng.next_u32());
-            assert_eq!(
-                chacha8_block(&key, counter, stream),
-                expected,
-                "{counter} {stream}"
-            );
-        }
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
+use super::chacha::ChaCha8;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use super::{Masker, MaskingKey, parse_options, refuse_unique, require_text};
@@ -49,7 +49,7 @@ impl Masker for Postcode {
 /// Appends a keyed stand-in of the same shape as `c`: a digit for a digit, a letter of
 /// the same case for a letter (lowercase for letters without case), anything else as is.
 /// The stand-in is always ASCII, so it is never longer than `c`.
-pub(super) fn push_shaped(c: char, rng: &mut ChaCha8Rng, out: &mut String) {
+pub(super) fn push_shaped(c: char, rng: &mut ChaCha8, out: &mut String) {
     let fake = if c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric()) {
         rng.random_range(b'0'..=b'9')
     } else if c.is_uppercase() {

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use super::chacha::ChaCha8;
 use fake::Fake;
 use fake::faker::name::en::{FirstName, LastName};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::RngExt;
 use serde::Deserialize;
 
 use super::email::{TAG_LEN, push_local_word, push_tag};
@@ -90,7 +90,7 @@ impl Masker for Username {
 
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String) {
         let seed = key.seed(&self.domain, input.as_bytes());
-        let mut rng = ChaCha8Rng::from_seed(seed);
+        let mut rng = ChaCha8::from_seed(seed);
         let first: &str = FirstName().fake_with_rng(&mut rng);
         let last: &str = LastName().fake_with_rng(&mut rng);
         let separator = [None, Some('_'), Some('.')][rng.random_range(0..3)];

@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 
+use super::chacha::ChaCha8;
 use fake::Fake;
 use fake::faker::company::en::CompanySuffix;
 use fake::faker::job::en::{Field, Position, Seniority};
 use fake::faker::name::en::LastName;
 use fake::locales::{Data, EN};
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use super::{Masker, MaskingKey, parse_options, refuse_unique, require_fit, require_text};
@@ -57,7 +57,7 @@ impl Kind {
     }
 
     /// Appends one keyed value.
-    fn draw(self, rng: &mut ChaCha8Rng, out: &mut String) {
+    fn draw(self, rng: &mut ChaCha8, out: &mut String) {
         match self {
             Kind::Company => {
                 out.push_str(LastName().fake_with_rng::<&str, _>(rng));
