@@ -30,16 +30,19 @@ impl CellSender {
         }
     }
 
-    /// Adds a row; returns `false` when the receiver is gone (the writer failed, and its
-    /// error is the one reported), so the reader stops.
-    pub(crate) async fn push(&mut self, row: Vec<Cell>) -> bool {
-        self.batch.push_row(row);
+    /// Adds a row whose cells are read one by one; returns `false` when the receiver is
+    /// gone (the writer failed, and its error is the one reported), so the reader stops.
+    pub(crate) async fn push<'a, E>(
+        &mut self,
+        row: impl IntoIterator<Item = Result<Cell<'a>, E>>,
+    ) -> Result<bool, E> {
+        self.batch.try_push_row(row)?;
         if self.batch.rows as usize >= self.rows || self.batch.source_bytes as usize >= self.bytes {
             let full =
                 std::mem::replace(&mut self.batch, Cells::with_capacity(self.width, self.rows));
-            return self.send(full).await;
+            return Ok(self.send(full).await);
         }
-        true
+        Ok(true)
     }
 
     /// Sends the last batch and says what the table streamed.

@@ -2,6 +2,7 @@
 //! fields are decoded, masked, cut to the column's width and encoded again. Typed cells:
 //! kept cells keep their native value, the others get their stand-in as text.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::TablePlan;
@@ -9,7 +10,7 @@ use crate::catalog::TableName;
 use crate::mask::{Masker, MaskingKey};
 use crate::rows::copy_binary::{self, Codec, CodecError};
 use crate::rows::copy_text::{self, DELIMITER, NEWLINE, NULL};
-use crate::rows::{Batch, Cell, Cells, CopyFormat, CopyRows};
+use crate::rows::{Batch, Cells, CopyFormat, CopyRows};
 use crate::rules::{Rule, TemplatePart};
 
 /// What happens to one field.
@@ -418,6 +419,53 @@ impl RowTransform {
         Ok(())
     }
 
+    /// A field's new value, given its text (`None` is NULL) and, for a masker that
+    /// follows the row, the row's fields as text.
+    fn value(
+        &self,
+        action: &FieldAction,
+        text: Option<&str>,
+        row: &[Option<&str>],
+        scratch: &mut Scratch,
+    ) -> Option<String> {
+        let text = text?;
+        match action {
+            FieldAction::Keep => Some(text.to_owned()),
+            FieldAction::Null | FieldAction::Template { .. } => None,
+            FieldAction::Constant(encoded) => {
+                scratch.raw.clear();
+                copy_text::decode(encoded, &mut scratch.raw);
+                Some(String::from_utf8_lossy(&scratch.raw).into_owned())
+            }
+            FieldAction::Mask {
+                masker,
+                max_chars,
+                seed,
+            } => {
+                let mut masked = String::with_capacity(text.len() + 8);
+                if seed.is_empty() {
+                    masker.mask(text, &self.key, &mut masked);
+                } else {
+                    scratch.seed.clear();
+                    for (n, &s) in seed.iter().enumerate() {
+                        if n > 0 {
+                            scratch.seed.push(0);
+                        }
+                        match row.get(s).copied().flatten() {
+                            Some(field) => copy_text::encode(field, &mut scratch.seed),
+                            None => scratch.seed.extend_from_slice(NULL),
+                        }
+                    }
+                    masker.mask_seeded(text, &scratch.seed, &self.key, &mut masked);
+                }
+                if let Some(max) = max_chars {
+                    truncate_chars(&mut masked, *max);
+                }
+                Some(masked)
+            }
+        }
+    }
+
     /// Masks one row given as text values (`None` is NULL), for engines that read typed
     /// values rather than COPY text. `out` gets the new value of every field, kept ones
     /// as given, so such an engine can bind kept values natively and the rest as text.
@@ -432,45 +480,7 @@ impl RowTransform {
         out.clear();
         let mut scratch = Scratch::default();
         for (i, action) in self.actions.iter().enumerate() {
-            let value = match (action, row[i]) {
-                (FieldAction::Keep, value) => value.map(str::to_owned),
-                (FieldAction::Null, _) | (_, None) | (FieldAction::Template { .. }, _) => None,
-                (FieldAction::Constant(encoded), Some(_)) => {
-                    scratch.raw.clear();
-                    copy_text::decode(encoded, &mut scratch.raw);
-                    Some(String::from_utf8_lossy(&scratch.raw).into_owned())
-                }
-                (
-                    FieldAction::Mask {
-                        masker,
-                        max_chars,
-                        seed,
-                    },
-                    Some(text),
-                ) => {
-                    let mut masked = String::new();
-                    if seed.is_empty() {
-                        masker.mask(text, &self.key, &mut masked);
-                    } else {
-                        scratch.seed.clear();
-                        for (n, &s) in seed.iter().enumerate() {
-                            if n > 0 {
-                                scratch.seed.push(0);
-                            }
-                            match row.get(s).copied().flatten() {
-                                Some(field) => copy_text::encode(field, &mut scratch.seed),
-                                None => scratch.seed.extend_from_slice(NULL),
-                            }
-                        }
-                        masker.mask_seeded(text, &scratch.seed, &self.key, &mut masked);
-                    }
-                    if let Some(max) = max_chars {
-                        truncate_chars(&mut masked, *max);
-                    }
-                    Some(masked)
-                }
-            };
-            out.push(value);
+            out.push(self.value(action, row[i], row, &mut scratch));
         }
         for (i, action) in self.actions.iter().enumerate() {
             let FieldAction::Template { pieces, max_chars } = action else {
@@ -494,29 +504,6 @@ impl RowTransform {
         Ok(())
     }
 
-    /// Masks one typed row in place, for engines that read native values (SQLite,
-    /// MySQL): every field whose rule is not `keep` is replaced by its stand-in as text;
-    /// kept fields keep their native value and type. `masked` is scratch space reused
-    /// from row to row.
-    fn apply_cells(
-        &self,
-        cells: &mut [Cell],
-        masked: &mut Vec<Option<String>>,
-    ) -> Result<(), TransformError> {
-        {
-            let texts: Vec<Option<std::borrow::Cow<'_, str>>> =
-                cells.iter().map(Cell::text).collect();
-            let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-            self.apply_values(&texts, masked)?;
-        }
-        for (i, action) in self.actions.iter().enumerate() {
-            if !matches!(action, FieldAction::Keep) {
-                cells[i] = Cell::from_text(masked[i].take());
-            }
-        }
-        Ok(())
-    }
-
     /// Masks a batch of COPY rows, in the format they came in.
     pub fn mask_copy_rows(&self, batch: &CopyRows) -> Result<CopyRows, TransformError> {
         let text = match &batch.format {
@@ -531,11 +518,44 @@ impl RowTransform {
         })
     }
 
-    /// Masks a batch of typed rows in place.
+    /// Masks a batch of typed rows in place, for engines that read native values
+    /// (SQLite, MySQL): every field whose rule is not `keep` is replaced by its stand-in
+    /// as text; kept fields keep their native value and type.
     pub fn mask_cells(&self, batch: &mut Cells) -> Result<(), TransformError> {
+        self.check_count(batch.width)?;
+        let width = batch.width;
+        let mut scratch = Scratch::default();
         let mut masked = Vec::new();
-        for row in batch.rows_mut() {
-            self.apply_cells(row, &mut masked)?;
+        for row in 0..batch.rows as usize {
+            let first = row * width;
+            if self.row_level {
+                // Seeds and templates see the same text as on the COPY path, so every
+                // engine writes the same stand-ins.
+                let texts: Vec<Option<Cow<'_, str>>> = (first..first + width)
+                    .map(|i| batch.get(i).text())
+                    .collect();
+                let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+                self.apply_values(&texts, &mut masked)?;
+            } else {
+                // Only the rewritten fields are read; kept ones never become text.
+                masked.clear();
+                for (i, action) in self.actions.iter().enumerate() {
+                    masked.push(match action {
+                        FieldAction::Keep => None,
+                        _ => self.value(
+                            action,
+                            batch.get(first + i).text().as_deref(),
+                            &[],
+                            &mut scratch,
+                        ),
+                    });
+                }
+            }
+            for (i, action) in self.actions.iter().enumerate() {
+                if !matches!(action, FieldAction::Keep) {
+                    batch.set_text(first + i, masked[i].as_deref());
+                }
+            }
         }
         Ok(())
     }

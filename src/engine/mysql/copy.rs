@@ -64,11 +64,13 @@ impl engine::Reader<Mysql> for Reader {
             .await
             .map_err(Error::query(format!("reading {from}.{name}")))?
         {
-            let cells = (0..columns.len())
-                .map(|i| raw_field(&row, i).map(|raw| cell(raw, bytes[i])))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Error::query(format!("reading {from}.{name}")))?;
-            if !out.push(cells).await {
+            let cells =
+                (0..columns.len()).map(|i| raw_field(&row, i).map(|raw| cell(raw, bytes[i])));
+            if !out
+                .push(cells)
+                .await
+                .map_err(Error::query(format!("reading {from}.{name}")))?
+            {
                 return Ok(out.streamed());
             }
         }
@@ -78,13 +80,13 @@ impl engine::Reader<Mysql> for Reader {
 
 /// A value as read: NULL, text as the server printed it, or bytes (binary columns, and
 /// text that is not UTF-8).
-fn cell(raw: Option<&[u8]>, bytes: bool) -> Cell {
+fn cell(raw: Option<&[u8]>, bytes: bool) -> Cell<'_> {
     match raw {
         None => Cell::Null,
-        Some(b) if bytes => Cell::Bytes(b.to_vec()),
-        Some(b) => match String::from_utf8(b.to_vec()) {
+        Some(b) if bytes => Cell::Bytes(b),
+        Some(b) => match std::str::from_utf8(b) {
             Ok(text) => Cell::Text(text),
-            Err(e) => Cell::RawText(e.into_bytes()),
+            Err(_) => Cell::RawText(b),
         },
     }
 }
@@ -139,58 +141,52 @@ impl engine::Writer<Mysql> for ShadowWriter {
         let full_insert = insert(per_insert);
         let mut written = 0;
         // Rows wait here until they fill one statement, across batches.
-        let mut pending: Vec<Cell> = Vec::new();
-        let (mut pending_rows, mut pending_bytes) = (0, 0);
+        let width = columns.len();
+        let mut pending = Cells::with_capacity(width, per_insert);
+        let mut pending_bytes = 0;
         let mut batches = std::pin::pin!(batches);
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(WriteError::Upstream)?;
-            let width = batch.width.max(1);
-            let mut cells = batch.cells.into_iter();
-            loop {
-                let row: Vec<Cell> = cells.by_ref().take(width).collect();
-                if row.is_empty() {
-                    break;
-                }
-                let size: usize = row.iter().map(|c| c.size() + VALUE_OVERHEAD).sum();
-                if pending_rows > 0 && pending_bytes + size > self.max_packet {
+            for row in 0..batch.rows as usize {
+                let cells = (row * width..(row + 1) * width).map(|i| batch.get(i));
+                let size: usize = cells.clone().map(|c| c.size() + VALUE_OVERHEAD).sum();
+                if pending.rows > 0 && pending_bytes + size > self.max_packet {
                     // Odd sizes are prepared once and closed, not cached.
-                    let sql = insert(pending_rows);
-                    written += self
-                        .insert(&sql, false, std::mem::take(&mut pending), to, name)
-                        .await?;
-                    (pending_rows, pending_bytes) = (0, 0);
+                    let sql = insert(pending.rows as usize);
+                    written += self.insert(&sql, false, &pending, to, name).await?;
+                    pending = Cells::with_capacity(width, per_insert);
+                    pending_bytes = 0;
                 }
-                pending.extend(row);
-                pending_rows += 1;
+                pending.push_row(cells);
                 pending_bytes += size;
-                if pending_rows == per_insert {
-                    written += self
-                        .insert(&full_insert, true, std::mem::take(&mut pending), to, name)
-                        .await?;
-                    (pending_rows, pending_bytes) = (0, 0);
+                if pending.rows as usize == per_insert {
+                    written += self.insert(&full_insert, true, &pending, to, name).await?;
+                    pending = Cells::with_capacity(width, per_insert);
+                    pending_bytes = 0;
                 }
             }
         }
-        if pending_rows > 0 {
-            let sql = insert(pending_rows);
-            written += self.insert(&sql, false, pending, to, name).await?;
+        if pending.rows > 0 {
+            let sql = insert(pending.rows as usize);
+            written += self.insert(&sql, false, &pending, to, name).await?;
         }
         Ok(written)
     }
 }
 
 impl ShadowWriter {
-    /// Runs one multi-row `INSERT` with `cells` bound in order; returns the rows written.
+    /// Runs one multi-row `INSERT` with the rows' cells bound in order; returns the rows
+    /// written.
     async fn insert(
         &mut self,
         sql: &str,
         persistent: bool,
-        cells: Vec<Cell>,
+        rows: &Cells,
         to: &str,
         name: &str,
     ) -> Result<u64, engine::Error> {
         let mut query = sqlx::query(safe(sql.to_owned())).persistent(persistent);
-        for cell in cells {
+        for cell in rows.cells() {
             query = match cell {
                 Cell::Null => query.bind(None::<String>),
                 Cell::Text(t) => query.bind(t),

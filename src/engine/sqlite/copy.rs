@@ -26,25 +26,25 @@ fn column_list(columns: &[&Column]) -> String {
 }
 
 /// A value with its storage class (text that is not UTF-8 keeps its bytes, as text).
-fn cell(value: ValueRef<'_>) -> Cell {
+fn cell(value: ValueRef<'_>) -> Cell<'_> {
     match value {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(n) => Cell::Integer(n),
         ValueRef::Real(x) => Cell::Real(x),
         ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(text) => Cell::Text(text.to_owned()),
-            Err(_) => Cell::RawText(t.to_vec()),
+            Ok(text) => Cell::Text(text),
+            Err(_) => Cell::RawText(t),
         },
-        ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+        ValueRef::Blob(b) => Cell::Bytes(b),
     }
 }
 
 /// A cell bound back with the storage class it was read with.
-fn bound(cell: &Cell) -> ToSqlOutput<'_> {
+fn bound(cell: Cell<'_>) -> ToSqlOutput<'_> {
     ToSqlOutput::Borrowed(match cell {
         Cell::Null => ValueRef::Null,
-        Cell::Integer(n) => ValueRef::Integer(*n),
-        Cell::Real(x) => ValueRef::Real(*x),
+        Cell::Integer(n) => ValueRef::Integer(n),
+        Cell::Real(x) => ValueRef::Real(x),
         Cell::Text(t) => ValueRef::Text(t.as_bytes()),
         Cell::RawText(t) => ValueRef::Text(t),
         Cell::Bytes(b) => ValueRef::Blob(b),
@@ -81,11 +81,9 @@ impl engine::Reader<Sqlite> for Reader {
             let mut streamed = Streamed::default();
             let mut batch = Cells::with_capacity(width, BATCH_ROWS);
             while let Some(row) = rows.next().map_err(Error::query(what()))? {
-                let cells = (0..width)
-                    .map(|i| row.get_ref(i).map(cell))
-                    .collect::<Result<Vec<_>, _>>()
+                batch
+                    .try_push_row((0..width).map(|i| row.get_ref(i).map(cell)))
                     .map_err(Error::query(what()))?;
-                batch.push_row(cells);
                 if batch.rows as usize == BATCH_ROWS {
                     let full =
                         std::mem::replace(&mut batch, Cells::with_capacity(width, BATCH_ROWS));
@@ -141,11 +139,12 @@ impl engine::Writer<Sqlite> for FileWriter {
                 let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
                 let what = || format!("writing {name}");
                 let mut statement = conn.prepare_cached(&insert).map_err(Error::query(what()))?;
-                let width = batch.width.max(1);
+                let width = batch.width;
                 let mut rows = 0;
-                for row in batch.cells.chunks(width) {
+                for row in 0..batch.rows as usize {
+                    let cells = (row * width..(row + 1) * width).map(|i| bound(batch.get(i)));
                     rows += statement
-                        .execute(rusqlite::params_from_iter(row.iter().map(bound)))
+                        .execute(rusqlite::params_from_iter(cells))
                         .map_err(Error::query(what()))? as u64;
                 }
                 Ok(rows)
