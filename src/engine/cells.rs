@@ -11,7 +11,6 @@ use crate::rows::{Cell, Cells};
 pub(crate) struct CellSender {
     out: mpsc::Sender<Cells>,
     batch: Cells,
-    width: usize,
     rows: usize,
     bytes: usize,
     streamed: Streamed,
@@ -23,7 +22,6 @@ impl CellSender {
         Self {
             out,
             batch: Cells::with_capacity(width, rows),
-            width,
             rows,
             bytes,
             streamed: Streamed::default(),
@@ -38,8 +36,8 @@ impl CellSender {
     ) -> Result<bool, E> {
         self.batch.try_push_row(row)?;
         if self.batch.rows as usize >= self.rows || self.batch.source_bytes as usize >= self.bytes {
-            let full =
-                std::mem::replace(&mut self.batch, Cells::with_capacity(self.width, self.rows));
+            let next = self.batch.empty_like();
+            let full = std::mem::replace(&mut self.batch, next);
             return Ok(self.send(full).await);
         }
         Ok(true)

@@ -84,6 +84,18 @@ impl Cells {
         }
     }
 
+    /// An empty batch like this one, with room for as many rows and bytes: a reader's
+    /// batches are alike, so the next one grows its buffer once, not value by value.
+    pub fn empty_like(&self) -> Self {
+        Self {
+            buffer: Vec::with_capacity(self.buffer.len()),
+            slots: Vec::with_capacity(self.slots.len()),
+            width: self.width,
+            rows: 0,
+            source_bytes: 0,
+        }
+    }
+
     /// Appends one row.
     pub fn push_row<'a>(&mut self, row: impl IntoIterator<Item = Cell<'a>>) {
         let Ok(()) = self.try_push_row(row.into_iter().map(Ok::<_, std::convert::Infallible>));

@@ -16,6 +16,15 @@ use crate::rows::{Cell, Cells};
 
 /// Rows a batch on its way holds.
 const BATCH_ROWS: usize = 1_024;
+/// Rows one `INSERT` carries: a statement per row costs more than its row.
+const INSERT_ROWS: usize = 64;
+/// The most parameters one statement may have (SQLite's default limit).
+const MAX_PARAMS: usize = 32_766;
+
+/// Rows one `INSERT` of `width` columns carries.
+fn rows_per_insert(width: usize) -> usize {
+    INSERT_ROWS.min(MAX_PARAMS / width.max(1)).max(1)
+}
 
 fn column_list(columns: &[&Column]) -> String {
     columns
@@ -85,8 +94,8 @@ impl engine::Reader<Sqlite> for Reader {
                     .try_push_row((0..width).map(|i| row.get_ref(i).map(cell)))
                     .map_err(Error::query(what()))?;
                 if batch.rows as usize == BATCH_ROWS {
-                    let full =
-                        std::mem::replace(&mut batch, Cells::with_capacity(width, BATCH_ROWS));
+                    let next = batch.empty_like();
+                    let full = std::mem::replace(&mut batch, next);
                     streamed.rows += full.rows;
                     streamed.bytes += full.source_bytes;
                     if out.blocking_send(full).is_err() {
@@ -124,30 +133,45 @@ impl engine::Writer<Sqlite> for FileWriter {
         X: Send,
     {
         let name = table.name.name.clone();
-        let placeholders = vec!["?"; columns.len()].join(", ");
-        let insert = Arc::new(format!(
-            "INSERT INTO {} ({}) VALUES ({placeholders})",
-            ident(&name),
-            column_list(columns)
-        ));
+        let width = columns.len();
+        let per_insert = rows_per_insert(width);
+        let insert = |rows: usize| {
+            let one = format!("({})", vec!["?"; width].join(", "));
+            format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                ident(&name),
+                column_list(columns),
+                vec![one; rows].join(", ")
+            )
+        };
+        let inserts = Arc::new([insert(per_insert), insert(1)]);
         let mut written = 0;
         let mut batches = std::pin::pin!(batches);
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(WriteError::Upstream)?;
-            let (conn, insert, name) = (Arc::clone(&self.conn), Arc::clone(&insert), name.clone());
+            let (conn, inserts, name) =
+                (Arc::clone(&self.conn), Arc::clone(&inserts), name.clone());
             written += blocking(move || {
                 let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
                 let what = || format!("writing {name}");
-                let mut statement = conn.prepare_cached(&insert).map_err(Error::query(what()))?;
-                let width = batch.width;
-                let mut rows = 0;
-                for row in 0..batch.rows as usize {
-                    let cells = (row * width..(row + 1) * width).map(|i| bound(batch.get(i)));
-                    rows += statement
+                let [many, one] = &*inserts;
+                let rows = batch.rows as usize;
+                let mut written = 0;
+                let mut row = 0;
+                while row < rows {
+                    let (sql, count) = if rows - row >= per_insert {
+                        (many, per_insert)
+                    } else {
+                        (one, 1)
+                    };
+                    let mut statement = conn.prepare_cached(sql).map_err(Error::query(what()))?;
+                    let cells = (row * width..(row + count) * width).map(|i| bound(batch.get(i)));
+                    written += statement
                         .execute(rusqlite::params_from_iter(cells))
                         .map_err(Error::query(what()))? as u64;
+                    row += count;
                 }
-                Ok(rows)
+                Ok(written)
             })
             .await
             .map_err(engine::Error::from)?;
