@@ -4,6 +4,8 @@
 # MariaDB/MySQL database, then each is refreshed by lethe with the bench rules and timed
 # beside that engine's plain copy (SQLite: INSERT ... SELECT over ATTACH; MySQL:
 # mysqldump --single-transaction | mysql). Needs psql, python3, mysql, mysqldump.
+# BENCH_LETHE_ARGS: extra arguments for both `lethe refresh` runs, split on spaces (e.g.
+# `--min-piece-kb 8192` to cut the big tables into key ranges on MySQL).
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd -- "$here/.." && pwd)
@@ -12,6 +14,7 @@ pg=${PG_BENCH_URL:-postgres://postgres@127.0.0.1:5432}
 src="lethe_bench_src_${scale//./_}"
 my="mysql -uroot -h127.0.0.1 --local-infile=1"
 lethe="$repo/target/release/lethe"
+read -r -a lethe_args <<<"${BENCH_LETHE_ARGS:-}"
 tables=(products customers addresses orders order_items payments support_tickets)
 
 psql "$pg/$src" -Atc "SELECT 1" >/dev/null 2>&1 || {
@@ -97,7 +100,7 @@ keep_previous = 0
 key = "lethe-bench-key-0123456789"
 TOML
 echo "sqlite: lethe refresh ..."
-/usr/bin/time -f "sqlite lethe: %e s, peak RSS %M KB" "$lethe" --config "$work/sqlite/lethe.toml" refresh bench --no-progress 2>&1 | grep -E "refreshed|sqlite lethe"
+/usr/bin/time -f "sqlite lethe: %e s, peak RSS %M KB" "$lethe" --config "$work/sqlite/lethe.toml" refresh bench --no-progress "${lethe_args[@]}" 2>&1 | grep -E "refreshed|sqlite lethe"
 start=$(date +%s.%N)
 python3 - "$work" "${tables[@]}" <<'PY'
 import sqlite3, sys
@@ -131,7 +134,7 @@ keep_previous = 0
 key = "lethe-bench-key-0123456789"
 TOML
 echo "mysql: lethe refresh ..."
-/usr/bin/time -f "mysql lethe: %e s, peak RSS %M KB" "$lethe" --config "$work/mysql/lethe.toml" refresh bench --no-progress 2>&1 | grep -E "refreshed|mysql lethe"
+/usr/bin/time -f "mysql lethe: %e s, peak RSS %M KB" "$lethe" --config "$work/mysql/lethe.toml" refresh bench --no-progress "${lethe_args[@]}" 2>&1 | grep -E "refreshed|mysql lethe|copying in pieces"
 /usr/bin/time -f "mysql raw (mysqldump | mysql): %e s" sh -c \
     "mysqldump -uroot -h127.0.0.1 --single-transaction $mydb | mysql -uroot -h127.0.0.1 ${mydb}_raw"
 $my -e "DROP DATABASE IF EXISTS $mydb; DROP DATABASE IF EXISTS ${mydb}_dev; DROP DATABASE IF EXISTS ${mydb}_raw; DROP DATABASE IF EXISTS ${mydb}_dev_lethe_prev"

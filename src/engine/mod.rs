@@ -258,6 +258,22 @@ pub struct Span {
     pub end: Option<u64>,
 }
 
+impl Span {
+    /// `pieces` spans of about equal length that cover `start..end` and, through the last
+    /// one's open end, everything after it.
+    pub fn cover(start: u64, end: u64, pieces: usize) -> impl Iterator<Item = Span> {
+        let n = u64::try_from(pieces.max(1)).unwrap_or(1);
+        let length = u128::from(end.saturating_sub(start));
+        let bound = move |i: u64| {
+            start + u64::try_from(length * u128::from(i) / u128::from(n)).unwrap_or(0)
+        };
+        (0..n).map(move |i| Span {
+            start: bound(i),
+            end: (i + 1 < n).then(|| bound(i + 1)),
+        })
+    }
+}
+
 /// What a reader streams out of the snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct TableRead<'a> {

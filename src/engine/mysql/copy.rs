@@ -9,11 +9,12 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::MySqlConnection;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Error, Mysql, MysqlDialect, catalog, ident, qualified, raw_field, safe};
+use super::{Error, Mysql, MysqlDialect, catalog, ident, qualified, raw_field, safe, split};
 use crate::catalog::{Column, Table};
 use crate::engine::cells::CellSender;
 use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
+use crate::subset::Dialect;
 
 /// The most placeholders one prepared statement may have.
 const MAX_BINDS: usize = 65_535;
@@ -40,6 +41,7 @@ impl engine::Reader<Mysql> for Reader {
         let TableRead {
             table,
             columns,
+            part,
             selection,
             ..
         } = read;
@@ -50,7 +52,19 @@ impl engine::Reader<Mysql> for Reader {
             .map(|c| catalog::is_bytes(&c.type_name))
             .collect();
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        let select = crate::subset::select_sql(&MysqlDialect, &table.name, &names, selection);
+        let relation = MysqlDialect.table(&table.name);
+        let bounds = part
+            .span
+            .map(|span| split::key_bounds(table, span))
+            .unwrap_or_default();
+        let select = crate::subset::select_from(
+            &MysqlDialect,
+            &relation,
+            &relation,
+            &names,
+            selection,
+            bounds,
+        );
         let mut conn = self.conn.lock().await;
         let mut stream = sqlx::raw_sql(safe(select)).fetch(&mut *conn);
         let mut out = CellSender::new(

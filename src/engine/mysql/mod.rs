@@ -23,6 +23,7 @@ mod copy;
 mod dialect;
 mod locked;
 mod snapshot;
+mod split;
 
 pub use copy::{Reader, ShadowWriter};
 pub use dialect::MysqlDialect;

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::catalog::{Column, Table};
 use crate::config::Config;
-use crate::engine::{self, Purpose, Refusal, SourceCatalog};
+use crate::engine::{self, Part, Purpose, Refusal, SourceCatalog, Split};
 
 /// The longest the snapshot waits for `LOCK TABLES` (writers wait behind it meanwhile)
 /// before it gives up on parallel readers.
@@ -277,6 +277,13 @@ impl engine::Snapshot<Mysql> for Snapshot {
             }
             Err(error) => Err(Error::query("estimating a subset's rows")(error).into()),
         }
+    }
+
+    /// Ranges of an integer primary key, read on connections whose snapshots began at
+    /// the same instant.
+    async fn split(&mut self, table: &Table, split: Split) -> Result<Vec<Part>, engine::Error> {
+        let mut conn = self.conn.lock().await;
+        Ok(super::split::split(&mut conn, table, split).await?)
     }
 
     /// One per connection whose snapshot began at the same instant.

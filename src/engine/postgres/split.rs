@@ -51,7 +51,7 @@ pub async fn split(
             return Ok(vec![Part::WHOLE]);
         }
         let pages = relations.first().map_or(0, |r| r.pages);
-        return Ok(spans(pages, pieces)
+        return Ok(Span::cover(0, pages, pieces)
             .map(|span| Part {
                 from: None,
                 span: Some(span),
@@ -70,7 +70,7 @@ pub async fn split(
             });
             continue;
         }
-        parts.extend(spans(relation.pages, pieces).map(|span| Part {
+        parts.extend(Span::cover(0, relation.pages, pieces).map(|span| Part {
             from: Some(relation.name.clone()),
             span: Some(span),
         }));
@@ -126,19 +126,6 @@ fn count(relation: &Relation, split: Split) -> usize {
     usize::try_from(by_size.min(most).min(relation.pages).max(1)).unwrap_or(1)
 }
 
-/// `pieces` ranges of about equal page counts that cover pages `0..pages` and, through
-/// the last one's open end, every page after.
-fn spans(pages: u64, pieces: usize) -> impl Iterator<Item = Span> {
-    let n = u64::try_from(pieces.max(1)).unwrap_or(1);
-    let bound = move |i: u64| {
-        u64::try_from(u128::from(pages) * u128::from(i) / u128::from(n)).unwrap_or(pages)
-    };
-    (0..n).map(move |i| Span {
-        start: bound(i),
-        end: (i + 1 < n).then(|| bound(i + 1)),
-    })
-}
-
 /// The relations that hold `table`'s rows: the table itself, or its leaf partitions.
 async fn relations(conn: &mut PgConnection, table: &Table) -> Result<Vec<Relation>, Error> {
     let rows = sqlx::query(
@@ -172,7 +159,7 @@ mod tests {
 
     #[test]
     fn spans_cover_every_page_once_and_the_last_is_open() {
-        let spans: Vec<Span> = spans(10, 3).collect();
+        let spans: Vec<Span> = Span::cover(0, 10, 3).collect();
         assert_eq!(
             spans,
             vec![
