@@ -1,6 +1,6 @@
 //! Rows between SQLite files, in-process: read in the source's read transaction with
 //! their storage class kept (integer, real, text, blob) on a blocking thread, and written
-//! by one cached prepared `INSERT` per table inside the new file's one write transaction.
+//! by cached prepared multi-row `INSERT`s inside the new file's one write transaction.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
