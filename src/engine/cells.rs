@@ -1,5 +1,6 @@
-//! Sending typed rows on in bounded batches, for the engines that read typed cells
-//! (MySQL, SQLite): the same batching and the same end-of-table handling for both.
+//! Typed rows for the engines that read typed cells (MySQL, SQLite): sending them on in
+//! bounded batches with the same end-of-table handling, and the multi-row `INSERT`s that
+//! write them.
 
 use tokio::sync::mpsc;
 
@@ -62,4 +63,21 @@ impl CellSender {
         self.streamed.bytes += batch.source_bytes;
         self.out.send(batch).await.is_ok()
     }
+}
+
+/// Rows one multi-row `INSERT` of `width` columns carries: at most `rows`, and no more
+/// placeholders than the engine's `binds` allow.
+pub(crate) fn rows_per_insert(width: usize, rows: usize, binds: usize) -> usize {
+    rows.min(binds / width.max(1)).max(1)
+}
+
+/// `INSERT INTO table (columns) VALUES (?, ...), ...` for `rows` rows, the table and
+/// column names quoted by the engine.
+pub(crate) fn insert_sql(table: &str, columns: &[String], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        vec![one; rows].join(", ")
+    )
 }

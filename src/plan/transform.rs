@@ -528,29 +528,24 @@ impl RowTransform {
         let mut masked = Vec::new();
         for row in 0..batch.rows as usize {
             let first = row * width;
-            if self.row_level {
-                // Seeds and templates see the same text as on the COPY path, so every
-                // engine writes the same stand-ins.
-                let texts: Vec<Option<Cow<'_, str>>> = (first..first + width)
-                    .map(|i| batch.get(i).text())
-                    .collect();
-                let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-                self.apply_values(&texts, &mut masked)?;
-            } else {
+            if !self.row_level {
                 // Only the rewritten fields are read; kept ones never become text.
-                masked.clear();
                 for (i, action) in self.actions.iter().enumerate() {
-                    masked.push(match action {
-                        FieldAction::Keep => None,
-                        _ => self.value(
-                            action,
-                            batch.get(first + i).text().as_deref(),
-                            &[],
-                            &mut scratch,
-                        ),
-                    });
+                    if !matches!(action, FieldAction::Keep) {
+                        let text = batch.get(first + i).text();
+                        let value = self.value(action, text.as_deref(), &[], &mut scratch);
+                        batch.set_text(first + i, value.as_deref());
+                    }
                 }
+                continue;
             }
+            // Seeds and templates see the same text as on the COPY path, so every engine
+            // writes the same stand-ins.
+            let texts: Vec<Option<Cow<'_, str>>> = (first..first + width)
+                .map(|i| batch.get(i).text())
+                .collect();
+            let texts: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+            self.apply_values(&texts, &mut masked)?;
             for (i, action) in self.actions.iter().enumerate() {
                 if !matches!(action, FieldAction::Keep) {
                     batch.set_text(first + i, masked[i].as_deref());

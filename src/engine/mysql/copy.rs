@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{Error, Mysql, MysqlDialect, catalog, ident, qualified, raw_field, safe, split};
 use crate::catalog::{Column, Table};
-use crate::engine::cells::CellSender;
+use crate::engine::cells::{self, CellSender};
 use crate::engine::{self, Load, Streamed, TableRead, WriteError};
 use crate::rows::{Cell, Cells};
 use crate::subset::Dialect;
@@ -107,15 +107,11 @@ fn cell(raw: Option<&[u8]>, bytes: bool) -> Cell<'_> {
 
 /// Rows one `INSERT` of `width` columns carries at most.
 fn rows_per_insert(width: usize) -> usize {
-    MAX_ROWS.min(MAX_BINDS / width.max(1)).max(1)
+    cells::rows_per_insert(width, MAX_ROWS, MAX_BINDS)
 }
 
-fn column_list(columns: &[&Column]) -> String {
-    columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn quoted(columns: &[&Column]) -> Vec<String> {
+    columns.iter().map(|c| ident(&c.name)).collect()
 }
 
 /// A connection that loads the shadow database's tables, with foreign key and unique
@@ -143,15 +139,8 @@ impl engine::Writer<Mysql> for ShadowWriter {
         let to = &to;
         let name = &table.name.name;
         let per_insert = rows_per_insert(columns.len());
-        let insert = |rows: usize| {
-            let one = format!("({})", vec!["?"; columns.len()].join(", "));
-            format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                qualified(to, name),
-                column_list(columns),
-                vec![one; rows].join(", ")
-            )
-        };
+        let (into, names) = (qualified(to, name), quoted(columns));
+        let insert = |rows: usize| cells::insert_sql(&into, &names, rows);
         let full_insert = insert(per_insert);
         let mut written = 0;
         // Rows wait here until they fill one statement, across batches.

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{Error, Sqlite, SqliteDialect, blocking, ident};
 use crate::catalog::Column;
-use crate::engine::{self, Load, Streamed, TableRead, WriteError};
+use crate::engine::{self, Load, Streamed, TableRead, WriteError, cells};
 use crate::rows::{Cell, Cells};
 
 /// Rows a batch on its way holds.
@@ -20,19 +20,6 @@ const BATCH_ROWS: usize = 1_024;
 const INSERT_ROWS: usize = 64;
 /// The most parameters one statement may have (SQLite's default limit).
 const MAX_PARAMS: usize = 32_766;
-
-/// Rows one `INSERT` of `width` columns carries.
-fn rows_per_insert(width: usize) -> usize {
-    INSERT_ROWS.min(MAX_PARAMS / width.max(1)).max(1)
-}
-
-fn column_list(columns: &[&Column]) -> String {
-    columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A value with its storage class (text that is not UTF-8 keeps its bytes, as text).
 fn cell(value: ValueRef<'_>) -> Cell<'_> {
@@ -134,16 +121,9 @@ impl engine::Writer<Sqlite> for FileWriter {
     {
         let name = table.name.name.clone();
         let width = columns.len();
-        let per_insert = rows_per_insert(width);
-        let insert = |rows: usize| {
-            let one = format!("({})", vec!["?"; width].join(", "));
-            format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                ident(&name),
-                column_list(columns),
-                vec![one; rows].join(", ")
-            )
-        };
+        let per_insert = cells::rows_per_insert(width, INSERT_ROWS, MAX_PARAMS);
+        let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+        let insert = |rows: usize| cells::insert_sql(&ident(&name), &names, rows);
         let inserts = Arc::new([insert(per_insert), insert(1)]);
         let mut written = 0;
         let mut batches = std::pin::pin!(batches);
