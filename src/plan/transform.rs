@@ -428,23 +428,40 @@ impl RowTransform {
         row: &[Option<&str>],
         scratch: &mut Scratch,
     ) -> Option<String> {
-        let text = text?;
+        let mut value = String::new();
+        self.write_value(action, text, row, scratch, &mut value)
+            .then_some(value)
+    }
+
+    /// Appends a field's new value to `out` (see [`RowTransform::value`]); false where
+    /// the new value is NULL, with nothing appended.
+    fn write_value(
+        &self,
+        action: &FieldAction,
+        text: Option<&str>,
+        row: &[Option<&str>],
+        scratch: &mut Scratch,
+        out: &mut String,
+    ) -> bool {
+        let Some(text) = text else {
+            return false;
+        };
         match action {
-            FieldAction::Keep => Some(text.to_owned()),
-            FieldAction::Null | FieldAction::Template { .. } => None,
+            FieldAction::Keep => out.push_str(text),
+            FieldAction::Null | FieldAction::Template { .. } => return false,
             FieldAction::Constant(encoded) => {
                 scratch.raw.clear();
                 copy_text::decode(encoded, &mut scratch.raw);
-                Some(String::from_utf8_lossy(&scratch.raw).into_owned())
+                out.push_str(&String::from_utf8_lossy(&scratch.raw));
             }
             FieldAction::Mask {
                 masker,
                 max_chars,
                 seed,
             } => {
-                let mut masked = String::with_capacity(text.len() + 8);
+                let start = out.len();
                 if seed.is_empty() {
-                    masker.mask(text, &self.key, &mut masked);
+                    masker.mask(text, &self.key, out);
                 } else {
                     scratch.seed.clear();
                     for (n, &s) in seed.iter().enumerate() {
@@ -456,14 +473,14 @@ impl RowTransform {
                             None => scratch.seed.extend_from_slice(NULL),
                         }
                     }
-                    masker.mask_seeded(text, &scratch.seed, &self.key, &mut masked);
+                    masker.mask_seeded(text, &scratch.seed, &self.key, out);
                 }
                 if let Some(max) = max_chars {
-                    truncate_chars(&mut masked, *max);
+                    truncate_chars_from(out, start, *max);
                 }
-                Some(masked)
             }
         }
+        true
     }
 
     /// Masks one row given as text values (`None` is NULL), for engines that read typed
@@ -532,9 +549,10 @@ impl RowTransform {
                 // Only the rewritten fields are read; kept ones never become text.
                 for (i, action) in self.actions.iter().enumerate() {
                     if !matches!(action, FieldAction::Keep) {
-                        let text = batch.get(first + i).text();
-                        let value = self.value(action, text.as_deref(), &[], &mut scratch);
-                        batch.set_text(first + i, value.as_deref());
+                        batch.rewrite(first + i, |cell, out| {
+                            let text = cell.text();
+                            self.write_value(action, text.as_deref(), &[], &mut scratch, out)
+                        });
                     }
                 }
                 continue;
@@ -590,8 +608,14 @@ impl Maskable for Cells {
 
 /// Cuts `text` to at most `max` characters, so a stand-in fits a `varchar(n)`.
 fn truncate_chars(text: &mut String, max: usize) {
-    if let Some((byte, _)) = text.char_indices().nth(max) {
-        text.truncate(byte);
+    truncate_chars_from(text, 0, max);
+}
+
+/// Cuts what `text` holds after byte `start` to at most `max` characters, for a stand-in
+/// written after others.
+fn truncate_chars_from(text: &mut String, start: usize, max: usize) {
+    if let Some((byte, _)) = text[start..].char_indices().nth(max) {
+        text.truncate(start + byte);
     }
 }
 

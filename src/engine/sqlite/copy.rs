@@ -21,16 +21,15 @@ const INSERT_ROWS: usize = 64;
 /// The most parameters one statement may have (SQLite's default limit).
 const MAX_PARAMS: usize = 32_766;
 
-/// A value with its storage class (text that is not UTF-8 keeps its bytes, as text).
+/// A value with its storage class. Text stays the bytes SQLite stored: it is bound back
+/// as they are, and only a masker reading it checks it as UTF-8, so kept text is never
+/// checked at all.
 fn cell(value: ValueRef<'_>) -> Cell<'_> {
     match value {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(n) => Cell::Integer(n),
         ValueRef::Real(x) => Cell::Real(x),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(text) => Cell::Text(text),
-            Err(_) => Cell::RawText(t),
-        },
+        ValueRef::Text(t) => Cell::RawText(t),
         ValueRef::Blob(b) => Cell::Bytes(b),
     }
 }
@@ -71,15 +70,15 @@ impl engine::Reader<Sqlite> for Reader {
         let conn = Arc::clone(&self.conn);
         Ok(blocking(move || {
             let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let what = || format!("reading {name}");
-            let mut statement = conn.prepare(&select).map_err(Error::query(what()))?;
-            let mut rows = statement.query([]).map_err(Error::query(what()))?;
+            let failed = |error| Error::query(format!("reading {name}"))(error);
+            let mut statement = conn.prepare(&select).map_err(failed)?;
+            let mut rows = statement.query([]).map_err(failed)?;
             let mut streamed = Streamed::default();
             let mut batch = Cells::with_capacity(width, BATCH_ROWS);
-            while let Some(row) = rows.next().map_err(Error::query(what()))? {
+            while let Some(row) = rows.next().map_err(failed)? {
                 batch
                     .try_push_row((0..width).map(|i| row.get_ref(i).map(cell)))
-                    .map_err(Error::query(what()))?;
+                    .map_err(failed)?;
                 if batch.rows as usize == BATCH_ROWS {
                     let next = batch.empty_like();
                     let full = std::mem::replace(&mut batch, next);
@@ -133,7 +132,7 @@ impl engine::Writer<Sqlite> for FileWriter {
                 (Arc::clone(&self.conn), Arc::clone(&inserts), name.clone());
             written += blocking(move || {
                 let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-                let what = || format!("writing {name}");
+                let failed = |error| Error::query(format!("writing {name}"))(error);
                 let [many, one] = &*inserts;
                 let rows = batch.rows as usize;
                 let mut written = 0;
@@ -144,11 +143,11 @@ impl engine::Writer<Sqlite> for FileWriter {
                     } else {
                         (one, 1)
                     };
-                    let mut statement = conn.prepare_cached(sql).map_err(Error::query(what()))?;
+                    let mut statement = conn.prepare_cached(sql).map_err(failed)?;
                     let cells = (row * width..(row + count) * width).map(|i| bound(batch.get(i)));
                     written += statement
                         .execute(rusqlite::params_from_iter(cells))
-                        .map_err(Error::query(what()))? as u64;
+                        .map_err(failed)? as u64;
                     row += count;
                 }
                 Ok(written)
