@@ -5,8 +5,11 @@
 
 use std::sync::Arc;
 
-use fake::Fake;
-use fake::faker::address::en::{BuildingNumber, CityName, StreetName};
+use fake::faker::address::en::{CityName, StreetSuffix};
+use fake::faker::name::en::{FirstName, LastName};
+use fake::locales::{Data, EN};
+use fake::rand::seq::IndexedRandom;
+use fake::{Fake, Faker};
 use serde::Deserialize;
 
 use super::{Masker, MaskingKey, parse_options, refuse_unique, require_text};
@@ -64,12 +67,34 @@ impl Masker for Address {
     fn mask(&self, input: &str, key: &MaskingKey, out: &mut String) {
         let mut rng = key.rng(&self.domain, input.as_bytes());
         match self.part {
+            // `fake`'s `BuildingNumber` and `StreetName` (English), draw for draw, written
+            // straight into `out`: theirs format a template into new strings.
             Part::Street => {
-                let number: String = BuildingNumber().fake_with_rng(&mut rng);
-                let street: String = StreetName().fake_with_rng(&mut rng);
-                out.push_str(&number);
+                let format = EN::ADDRESS_BUILDING_NUMBER_FORMATS
+                    .choose(&mut rng)
+                    .copied()
+                    .unwrap_or("###");
+                for symbol in format.chars() {
+                    let digit = match symbol {
+                        '^' => (1..10).fake_with_rng::<u32, _>(&mut rng),
+                        '#' => (0..10).fake_with_rng::<u32, _>(&mut rng),
+                        other => {
+                            out.push(other);
+                            continue;
+                        }
+                    };
+                    out.extend(char::from_digit(digit, 10));
+                }
                 out.push(' ');
-                out.push_str(&street);
+                let name: &str = if Faker.fake_with_rng::<bool, _>(&mut rng) {
+                    FirstName().fake_with_rng(&mut rng)
+                } else {
+                    LastName().fake_with_rng(&mut rng)
+                };
+                let suffix: &str = StreetSuffix().fake_with_rng(&mut rng);
+                out.push_str(name);
+                out.push(' ');
+                out.push_str(suffix);
             }
             Part::City => {
                 let city: String = CityName().fake_with_rng(&mut rng);
@@ -88,6 +113,20 @@ mod tests {
         (0..50)
             .map(|i| run(m, key, &format!("{i} Main St")))
             .collect()
+    }
+
+    #[test]
+    fn street_is_fakes_building_number_and_street_name_draw_for_draw() {
+        use fake::faker::address::en::{BuildingNumber, StreetName};
+        let m = crate::mask::testing::build(build_street, "street", "");
+        let key = MaskingKey::new(b"k");
+        for i in 0..2_000 {
+            let input = format!("{i} Main St");
+            let mut rng = key.rng("street", input.as_bytes());
+            let number: String = BuildingNumber().fake_with_rng(&mut rng);
+            let street: String = StreetName().fake_with_rng(&mut rng);
+            assert_eq!(run(&*m, b"k", &input), format!("{number} {street}"));
+        }
     }
 
     #[test]
