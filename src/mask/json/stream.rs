@@ -7,9 +7,10 @@
 //! numbers and strings without escapes are copied as written, which is what serde_json
 //! writes for them too (numbers keep their text under `arbitrary_precision`, but for
 //! the exponent's form); strings with escapes are decoded and written again by
-//! serde_json. The input must already be
-//! valid JSON (the caller checks that); what the scan cannot give exactly, it refuses
-//! with [`Unusual`] and the caller runs the tree.
+//! serde_json. The scan checks the JSON as it reads it (structure, number and literal
+//! grammar, no raw control characters in strings; escapes are decoded by serde_json),
+//! so it never accepts a document serde_json refuses; what it refuses, or cannot give
+//! exactly, it leaves to the tree with [`Unusual`].
 
 use std::borrow::Cow;
 
@@ -26,9 +27,10 @@ const MAX_DEPTH: usize = 100;
 /// Small objects are checked for a repeated key pair by pair, larger ones sorted.
 const PAIRWISE_KEYS: usize = 16;
 
-/// A document the scan leaves to the tree: an object with a key twice (the tree keeps
-/// the last value at the first key's place), nesting deeper than [`MAX_DEPTH`], or a
-/// string serde_json will not decode (a lone surrogate escape).
+/// A document the scan leaves to the tree: text that is not JSON (the tree writes the
+/// fallback), an object with a key twice (the tree keeps the last value at the first
+/// key's place), nesting deeper than [`MAX_DEPTH`], or a string serde_json will not
+/// decode (a lone surrogate escape).
 #[derive(Debug)]
 pub(super) struct Unusual;
 
@@ -245,7 +247,7 @@ impl<'a> Scan<'a, '_> {
             b'{' => b'}',
             b'[' => b']',
             _ => {
-                let scalar = self.scalar();
+                let scalar = self.scalar()?;
                 if emit {
                     self.write_scalar(scalar)?;
                 }
@@ -289,7 +291,7 @@ impl<'a> Scan<'a, '_> {
     }
 
     /// Steps over a number, `true`, `false` or `null` and gives its text.
-    fn scalar(&mut self) -> &'a str {
+    fn scalar(&mut self) -> Result<&'a str, Unusual> {
         let text: &'a str = self.text;
         let rest = &text.as_bytes()[self.pos..];
         let len = rest
@@ -298,7 +300,12 @@ impl<'a> Scan<'a, '_> {
             .unwrap_or(rest.len());
         let start = self.pos;
         self.pos += len;
-        &text[start..start + len]
+        let scalar = &text[start..start + len];
+        if matches!(scalar, "true" | "false" | "null") || is_number(scalar.as_bytes()) {
+            Ok(scalar)
+        } else {
+            Err(Unusual)
+        }
     }
 
     /// Writes a number, `true`, `false` or `null` as serde_json does: as written, but
@@ -332,8 +339,12 @@ impl<'a> Scan<'a, '_> {
             let i = at
                 + rest
                     .iter()
-                    .position(|&b| b == b'"' || b == b'\\')
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
                     .ok_or(Unusual)?;
+            if bytes[i] < 0x20 {
+                // JSON has no raw control characters in strings.
+                return Err(Unusual);
+            }
             if bytes[i] == b'"' {
                 at = i + 1;
                 break;
@@ -378,13 +389,41 @@ impl<'a> Scan<'a, '_> {
             self.scratch = masked;
             return written;
         }
-        let scalar = self.scalar();
+        let scalar = self.scalar()?;
         let leaf: Value = serde_json::from_str(scalar).map_err(|_| Unusual)?;
         let masked = tree::mask_leaf(leaf, masker, self.key);
         let json = serde_json::to_string(&masked).map_err(|_| Unusual)?;
         self.out.push_str(&json);
         Ok(())
     }
+}
+
+/// Whether `text` is a JSON number: `-`, then `0` or digits not starting with `0`, then
+/// maybe a fraction, then maybe an exponent.
+fn is_number(text: &[u8]) -> bool {
+    let digits = |at: usize| text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut at = usize::from(text.first() == Some(&b'-'));
+    match (text.get(at), digits(at)) {
+        (Some(b'0'), 1) | (Some(b'1'..=b'9'), _) => at += digits(at),
+        _ => return false,
+    }
+    if text.get(at) == Some(&b'.') {
+        match digits(at + 1) {
+            0 => return false,
+            n => at += 1 + n,
+        }
+    }
+    if matches!(text.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(text.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        match digits(at) {
+            0 => return false,
+            n => at += n,
+        }
+    }
+    at == text.len()
 }
 
 /// Refuses an object that names a member twice.
@@ -480,6 +519,88 @@ rest = "drop""#,
             for input in [doc.clone(), format!(" {doc}\n"), format!("{doc}{junk}"), junk] {
                 let (fast, slow) = both(&m, &input);
                 prop_assert_eq!(fast, slow, "{:?} under {}", input, RULES[rule]);
+            }
+        }
+    }
+
+    /// `doc` with the byte range `at..at + cut` replaced by `insert` (kept on char
+    /// boundaries).
+    fn mutated(doc: &str, at: usize, cut: usize, insert: &str) -> String {
+        let mut at = at % (doc.len() + 1);
+        while !doc.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + cut).min(doc.len());
+        while !doc.is_char_boundary(end) {
+            end += 1;
+        }
+        format!("{}{insert}{}", &doc[..at], &doc[end..])
+    }
+
+    proptest! {
+        // Near-JSON, one edit away from a document: what the scan takes, serde_json
+        // takes too (the scan is the only check), and the output is the tree's.
+        #[test]
+        fn never_takes_what_serde_json_refuses(
+            doc in json_text(),
+            at in any::<usize>(),
+            cut in 0usize..3,
+            insert in prop::sample::select(vec![
+                "", ",", ":", "}", "]", "{", "[", "\"", "\\", "0", "-", ".", "e", "+", "01",
+                "tru", "nul", "x", "\u{1}", "\t", " ",
+            ]),
+            rule in 0..RULES.len(),
+        ) {
+            let m = masker(RULES[rule]);
+            let input = mutated(&doc, at, cut, insert);
+            if handled(&m, &input) {
+                prop_assert!(serde_json::from_str::<Value>(&input).is_ok(), "{:?}", input);
+            }
+            let (fast, slow) = both(&m, &input);
+            prop_assert_eq!(fast, slow, "{:?} under {}", input, RULES[rule]);
+        }
+    }
+
+    #[test]
+    fn refuses_text_that_is_nearly_json() {
+        for rule in RULES {
+            let m = masker(rule);
+            for junk in [
+                "[01]",
+                "[1.]",
+                "[.5]",
+                "[-]",
+                "[+1]",
+                "[1e]",
+                "[1e+]",
+                "[-01]",
+                "[1.5e3.2]",
+                "[NaN]",
+                "[Infinity]",
+                "[tru]",
+                "[True]",
+                "{\"a\": nul}",
+                "{\"a\": 1,}",
+                "[1,]",
+                "[1 2]",
+                "{\"a\"}",
+                "{\"a\": 1}}",
+                "[1]x",
+                "[\"a\u{1}b\"]",
+                "{\"a\u{1f}\": 1}",
+                "[\"\\x\"]",
+                "{a: 1}",
+                "{\"a\": 'b'}",
+                "[1:2]",
+            ] {
+                assert!(!handled(&m, junk), "{junk} under {rule}");
+                assert!(serde_json::from_str::<Value>(junk).is_err(), "{junk}");
+                let (fast, slow) = both(&m, junk);
+                assert_eq!(fast, slow, "{junk} under {rule}");
+                assert!(
+                    fast == "null" || fast == "{}",
+                    "{junk} under {rule}: {fast}"
+                );
             }
         }
     }
