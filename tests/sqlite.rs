@@ -195,3 +195,45 @@ fn sqlite_refresh_fails_closed_and_keeps_the_previous_file() {
     let out = expect(&lethe(d, &["refresh", "prod", "--no-progress"]), 3);
     assert!(out.contains("is the source database file"), "{out}");
 }
+
+#[test]
+fn sqlite_text_arrives_as_the_bytes_stored_and_masked_text_is_text() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    // Text that is not UTF-8 (SQLite stores what it is given), text in several scripts,
+    // and the same in a masked column.
+    sqlite(
+        &d.join("prod.db"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, kept TEXT, masked TEXT);
+         INSERT INTO notes VALUES
+           (1, CAST(x'ff41fe' AS TEXT), CAST(x'c3' AS TEXT)),
+           (2, 'Zoë ☕ 東京', 'alice@corp.example'),
+           (3, '', NULL);",
+    );
+    std::fs::create_dir(d.join("masking-rules")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        d.join("lethe.toml"),
+        "[source]\nurl = \"sqlite://prod.db\"\n[targets.dev]\nurl = \"sqlite://dev.db\"\n[masking]\nkey = \"sqlite-test-key-0123456789\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        d.join("masking-rules/main.toml"),
+        "[notes]\nkeep = [\"id\", \"kept\"]\nmasked = \"email\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    expect(&lethe(d, &["refresh", "dev", "--no-progress"]), 0);
+    let kept = "SELECT id, typeof(kept), hex(kept) FROM notes ORDER BY id";
+    assert_eq!(
+        sqlite(&d.join("dev.db"), kept),
+        sqlite(&d.join("prod.db"), kept)
+    );
+    let masked = sqlite(
+        &d.join("dev.db"),
+        "SELECT id, typeof(masked), masked LIKE '%@%', masked = 'alice@corp.example' \
+         FROM notes ORDER BY id",
+    );
+    assert_eq!(
+        masked,
+        "[(1, 'text', 1, 0), (2, 'text', 1, 0), (3, 'null', None, None)]"
+    );
+}
