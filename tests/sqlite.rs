@@ -44,6 +44,21 @@ fn sqlite(file: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A project in `d`: source `prod.db` (filled by `prod_sql`), the targets `targets` (TOML
+/// tables after `[source]`), a masking key, and `rules` as `masking-rules/main.toml`.
+fn project(d: &Path, prod_sql: &str, targets: &str, rules: &str) {
+    sqlite(&d.join("prod.db"), prod_sql);
+    std::fs::create_dir(d.join("masking-rules")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        d.join("lethe.toml"),
+        format!(
+            "[source]\nurl = \"sqlite://prod.db\"\n{targets}[masking]\nkey = \"sqlite-test-key-0123456789\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(d.join("masking-rules/main.toml"), rules).unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn the_demo_masks_everything_and_shows_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -87,26 +102,17 @@ fn the_demo_masks_everything_and_shows_it() {
 fn sqlite_refresh_fails_closed_and_keeps_the_previous_file() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let d = dir.path();
-    sqlite(
-        &d.join("prod.db"),
+    project(
+        d,
         "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, score REAL, avatar BLOB);
          CREATE TABLE visits (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id INTEGER REFERENCES users(id), at TEXT);
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
          INSERT INTO users SELECT i, 'user' || i || '@corp.example', 'Real Name ' || i, i * 0.5, x'00ff10' FROM n;
          INSERT INTO visits (user_id, at) SELECT id, '2024-01-01' FROM users;
          CREATE TRIGGER no_touch AFTER INSERT ON visits BEGIN UPDATE users SET score = -1; END;",
-    );
-    std::fs::create_dir(d.join("masking-rules")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        d.join("lethe.toml"),
-        "[source]\nurl = \"sqlite://prod.db\"\n[targets.dev]\nurl = \"sqlite://dev.db\"\n[targets.prod]\nurl = \"sqlite://./prod.db\"\n[masking]\nkey = \"sqlite-test-key-0123456789\"\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        d.join("masking-rules/main.toml"),
+        "[targets.dev]\nurl = \"sqlite://dev.db\"\n[targets.prod]\nurl = \"sqlite://./prod.db\"\n",
         "[users]\nkeep = [\"id\", \"score\", \"avatar\"]\nemail = \"email\"\nname = \"full_name\"\n\n[visits]\nkeep = [\"id\", \"user_id\", \"at\"]\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
 
     let out = expect(&lethe(d, &["refresh", "dev", "--no-progress"]), 0);
     assert!(out.contains("refreshed dev: 2 tables, 1000 rows"), "{out}");
@@ -202,25 +208,16 @@ fn sqlite_text_arrives_as_the_bytes_stored_and_masked_text_is_text() {
     let d = dir.path();
     // Text that is not UTF-8 (SQLite stores what it is given), text in several scripts,
     // and the same in a masked column.
-    sqlite(
-        &d.join("prod.db"),
+    project(
+        d,
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, kept TEXT, masked TEXT);
          INSERT INTO notes VALUES
            (1, CAST(x'ff41fe' AS TEXT), CAST(x'c3' AS TEXT)),
            (2, 'Zoë ☕ 東京', 'alice@corp.example'),
            (3, '', NULL);",
-    );
-    std::fs::create_dir(d.join("masking-rules")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        d.join("lethe.toml"),
-        "[source]\nurl = \"sqlite://prod.db\"\n[targets.dev]\nurl = \"sqlite://dev.db\"\n[masking]\nkey = \"sqlite-test-key-0123456789\"\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        d.join("masking-rules/main.toml"),
+        "[targets.dev]\nurl = \"sqlite://dev.db\"\n",
         "[notes]\nkeep = [\"id\", \"kept\"]\nmasked = \"email\"\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     expect(&lethe(d, &["refresh", "dev", "--no-progress"]), 0);
     let kept = "SELECT id, typeof(kept), hex(kept) FROM notes ORDER BY id";
     assert_eq!(

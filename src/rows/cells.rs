@@ -159,6 +159,7 @@ impl Cells {
                 let first = self.masked[range.clone()].to_owned();
                 write(Cell::Text(&first), &mut self.masked)
             }
+            // Any other slot reads the buffers of values read, never `masked`.
             slot => {
                 let cell = cell_in(slot, &self.text, &self.bytes, "");
                 write(cell, &mut self.masked)

@@ -404,7 +404,8 @@ fn is_number(text: &[u8]) -> bool {
     let digits = |at: usize| text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
     let mut at = usize::from(text.first() == Some(&b'-'));
     match (text.get(at), digits(at)) {
-        (Some(b'0'), 1) | (Some(b'1'..=b'9'), _) => at += digits(at),
+        (Some(b'0'), 1) => at += 1,
+        (Some(b'1'..=b'9'), n) => at += n,
         _ => return false,
     }
     if text.get(at) == Some(&b'.') {
