@@ -170,9 +170,9 @@ pub trait Snapshot<E: Engine>: Sized + Send + Sync {
     /// How many readers may stream at once inside this snapshot.
     fn readers(&self) -> usize;
 
-    /// Splits `table` into pieces that readers stream at once, each on its own connection
-    /// inside this snapshot, so one big table is not copied by one worker however many
-    /// there are. At most `split.pieces`, none estimated below `split.min_bytes`; the
+    /// Splits `table` into pieces that readers stream at once inside this snapshot (each
+    /// on its own connection, or taking turns on one), so one big table is not copied by
+    /// one worker however many there are. At most `split.pieces`, none estimated below `split.min_bytes`; the
     /// pieces together hold every row exactly once. An engine that cannot split a table
     /// (or a table too small to be worth it) returns it whole, as one piece: the default.
     fn split(
@@ -226,6 +226,17 @@ pub struct Split {
     pub pieces: usize,
     /// The smallest piece worth its own reader and writer, in bytes on disk.
     pub min_bytes: u64,
+}
+
+impl Split {
+    /// How many key ranges to cut a table of `bytes` with `keys` distinct keys into: no
+    /// more than the workers, no piece under the minimum, no more than the keys.
+    #[must_use]
+    pub fn ranges(self, bytes: u64, keys: u64) -> usize {
+        let by_size = bytes / self.min_bytes.max(1);
+        let most = u64::try_from(self.pieces).unwrap_or(u64::MAX);
+        usize::try_from(by_size.min(most).min(keys).max(1)).unwrap_or(1)
+    }
 }
 
 /// One piece of a table, as [`Snapshot::split`] cut it: read on its own, appended to the

@@ -38,7 +38,7 @@ pub async fn split(
         return whole;
     };
     let keys = max.saturating_sub(min).saturating_add(1);
-    let pieces = pieces(table.size_bytes, keys, split);
+    let pieces = split.ranges(table.size_bytes, keys);
     if pieces < 2 {
         return whole;
     }
@@ -66,14 +66,6 @@ fn integer_key(table: &Table) -> Option<&str> {
         "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
     )
     .then_some(key.as_str())
-}
-
-/// How many ranges: no more than the workers, no piece under the minimum, no more than
-/// the keys.
-fn pieces(bytes: u64, keys: u64, split: Split) -> usize {
-    let by_size = bytes / split.min_bytes.max(1);
-    let most = u64::try_from(split.pieces).unwrap_or(u64::MAX);
-    usize::try_from(by_size.min(most).min(keys).max(1)).unwrap_or(1)
 }
 
 /// `key >= start` and `key < end` of a range of the table's primary key.
@@ -149,9 +141,9 @@ mod tests {
             pieces: 4,
             min_bytes: 100,
         };
-        assert_eq!(pieces(1_000, 1_000, split), 4);
-        assert_eq!(pieces(250, 1_000, split), 2);
-        assert_eq!(pieces(1_000, 3, split), 3);
-        assert_eq!(pieces(99, 1_000, split), 1);
+        assert_eq!(split.ranges(1_000, 1_000), 4);
+        assert_eq!(split.ranges(250, 1_000), 2);
+        assert_eq!(split.ranges(1_000, 3), 3);
+        assert_eq!(split.ranges(99, 1_000), 1);
     }
 }

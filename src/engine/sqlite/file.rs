@@ -65,6 +65,17 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Starts flushing the file being built to disk on a blocking thread, while its loading
+/// goes on: called as each table is loaded, it leaves the flush before the swap (which
+/// must be done before the rename, and whose error counts) only the last pages to wait
+/// for, instead of the whole file at the end of the run (on the bench, 5 % of the run).
+pub fn start_flush(built: std::sync::Arc<Path>) {
+    tokio::task::spawn_blocking(move || {
+        // Only a head start: an error here shows again in the flush before the swap.
+        let _ = fs::File::open(&built).and_then(|file| file.sync_data());
+    });
+}
+
 /// Makes the built file live: flushed to disk, the live file kept as the previous copy
 /// (when asked), then renamed over the live path in one step.
 pub fn swap_in(built: &Path, live: &Path, keep_previous: bool) -> Result<(), Error> {

@@ -180,9 +180,10 @@ impl engine::Target<Sqlite> for LockedTarget {
         Ok(())
     }
 
-    /// One: an SQLite file has one writer.
+    /// Any number: an SQLite file has one writing connection, and the writers take turns
+    /// on it a batch at a time, all inside its one transaction.
     fn writers(&self) -> usize {
-        1
+        usize::MAX
     }
 
     async fn writer(&self) -> Result<FileWriter, engine::Error> {
@@ -192,6 +193,7 @@ impl engine::Target<Sqlite> for LockedTarget {
             .ok_or(Error::State("the new copy was not created"))?;
         Ok(FileWriter {
             conn: Arc::clone(conn),
+            path: Arc::from(self.building.as_path()),
         })
     }
 

@@ -10,6 +10,7 @@ mod copy;
 mod dialect;
 pub mod file;
 mod locked;
+mod rowid;
 mod snapshot;
 
 pub use copy::{FileWriter, Reader};

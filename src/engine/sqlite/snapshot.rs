@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::Connection;
 
 use super::catalog::{self, Object};
-use super::{Error, Reader, Sqlite, blocking, ident, open_source, path_of};
+use super::{Error, Reader, Sqlite, blocking, ident, open_source, path_of, rowid};
 use crate::catalog::{Column, Table};
 use crate::config::Config;
-use crate::engine::{self, Purpose, Refusal, SourceCatalog};
+use crate::engine::{self, Part, Purpose, Refusal, SourceCatalog, Split};
 
 /// The source's read transaction.
 pub struct Snapshot {
@@ -162,9 +162,17 @@ impl engine::Snapshot<Sqlite> for Snapshot {
             .await?)
     }
 
-    /// One: the snapshot is one connection's read transaction.
+    /// Rowid ranges (`rowid.rs`): their readers take turns on the one connection.
+    async fn split(&mut self, table: &Table, split: Split) -> Result<Vec<Part>, engine::Error> {
+        let table = table.clone();
+        Ok(self
+            .with_conn(move |conn| rowid::split(conn, &table, split))
+            .await?)
+    }
+
+    /// Any number: they take turns on the one connection, a batch at a time.
     fn readers(&self) -> usize {
-        1
+        usize::MAX
     }
 
     async fn reader(&self) -> Result<Reader, engine::Error> {
