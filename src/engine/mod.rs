@@ -237,6 +237,23 @@ impl Split {
         let most = u64::try_from(self.pieces).unwrap_or(u64::MAX);
         usize::try_from(by_size.min(most).min(keys).max(1)).unwrap_or(1)
     }
+
+    /// A table of `bytes` whose keys run from `first` to `last` (inclusive), cut into
+    /// [`Split::ranges`] pieces of keys of about equal length, the last one open-ended;
+    /// whole when one piece is all it is worth.
+    #[must_use]
+    pub fn cut(self, bytes: u64, first: u64, last: u64) -> Vec<Part> {
+        let pieces = self.ranges(bytes, last.saturating_sub(first).saturating_add(1));
+        if pieces < 2 {
+            return vec![Part::WHOLE];
+        }
+        Span::cover(first, last.saturating_add(1), pieces)
+            .map(|span| Part {
+                from: None,
+                span: Some(span),
+            })
+            .collect()
+    }
 }
 
 /// One piece of a table, as [`Snapshot::split`] cut it: read on its own, appended to the

@@ -37,17 +37,7 @@ pub async fn split(
     let (Some(min), Some(max)) = (bound(0), bound(1)) else {
         return whole;
     };
-    let keys = max.saturating_sub(min).saturating_add(1);
-    let pieces = split.ranges(table.size_bytes, keys);
-    if pieces < 2 {
-        return whole;
-    }
-    Ok(Span::cover(min, max.saturating_add(1), pieces)
-        .map(|span| Part {
-            from: None,
-            span: Some(span),
-        })
-        .collect())
+    Ok(split.cut(table.size_bytes, min, max))
 }
 
 /// The table's primary key when it is one integer column.

@@ -1,13 +1,13 @@
 //! Tables by their rowid: read a batch of rowids at a time (so several tables share the
 //! one source connection), and a big table cut into rowid ranges that several workers
-//! copy at once. A rowid is any `i64`; a [`Span`] counts in `u64`, so rowids are shifted
-//! by 2^63 into it, which keeps their order.
+//! copy at once. A rowid is any `i64`; a [`Span`](crate::engine::Span) counts in `u64`,
+//! so rowids are shifted by 2^63 into it, which keeps their order.
 
 use rusqlite::Connection;
 
 use super::{Error, ident};
 use crate::catalog::Table;
-use crate::engine::{Part, Span, Split};
+use crate::engine::{Part, Split};
 
 /// The names SQLite gives the rowid, unless a column takes them.
 const NAMES: [&str; 3] = ["rowid", "_rowid_", "oid"];
@@ -33,12 +33,12 @@ pub fn name(conn: &Connection, table: &Table) -> Result<Option<&'static str>, Er
     }))
 }
 
-/// A rowid as a [`Span`] counts it.
+/// A rowid as a [`Span`](crate::engine::Span) counts it.
 fn to_span(rowid: i64) -> u64 {
     rowid.cast_unsigned() ^ (1 << 63)
 }
 
-/// A [`Span`]'s unit as the rowid it stands for.
+/// A [`Span`](crate::engine::Span)'s unit as the rowid it stands for.
 fn from_span(unit: u64) -> i64 {
     (unit ^ (1 << 63)).cast_signed()
 }
@@ -81,22 +81,13 @@ pub fn split(conn: &Connection, table: &Table, split: Split) -> Result<Vec<Part>
     let (Some(first), Some(last)) = range else {
         return whole;
     };
-    let (start, last) = (to_span(first), to_span(last));
-    let pieces = split.ranges(table.size_bytes, (last - start).saturating_add(1));
-    if pieces < 2 {
-        return whole;
-    }
-    Ok(Span::cover(start, last.saturating_add(1), pieces)
-        .map(|span| Part {
-            from: None,
-            span: Some(span),
-        })
-        .collect())
+    Ok(split.cut(table.size_bytes, to_span(first), to_span(last)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Span;
 
     #[test]
     fn spans_keep_the_order_of_rowids() {
