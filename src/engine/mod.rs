@@ -172,8 +172,8 @@ pub trait Snapshot<E: Engine>: Sized + Send + Sync {
 
     /// Splits `table` into pieces that readers stream at once inside this snapshot (each
     /// on its own connection, or taking turns on one), so one big table is not copied by
-    /// one worker however many there are. At most `split.pieces`, none estimated below `split.min_bytes`; the
-    /// pieces together hold every row exactly once. An engine that cannot split a table
+    /// one worker however many there are. At most `split.pieces`, none estimated below
+    /// `split.min_bytes`; the pieces together hold every row exactly once. An engine that cannot split a table
     /// (or a table too small to be worth it) returns it whole, as one piece: the default.
     fn split(
         &mut self,

@@ -46,10 +46,10 @@ fn bound(cell: Cell<'_>) -> ToSqlOutput<'_> {
     })
 }
 
-/// Streams tables out of the source's read transaction. Readers share the one connection:
-/// a table with a rowid is read a batch at a time (a range of rowids), the connection
-/// held for that batch only, so several tables are read, masked and written at once and
-/// the masking of one overlaps the plain copy of another.
+/// Streams tables out of the source's read transaction. Readers share the one connection
+/// and take turns on it: a table with a rowid is read a run of batches (a range of
+/// rowids) at a time, so several tables are read, masked and written at once and the
+/// masking of one overlaps the plain copy of another.
 pub struct Reader {
     pub(super) conn: Arc<Mutex<Connection>>,
 }
@@ -90,110 +90,139 @@ impl engine::Reader<Sqlite> for Reader {
                     list.join(", "),
                     ident(&name)
                 );
-                let rows = Rowids {
+                let piece = Piece {
                     select: Arc::from(select),
-                    bounds: rowid::bounds(part),
+                    name,
+                    width,
                 };
-                read_by_rowid(conn, rows, name, width, out).await?
+                read_by_rowid(conn, piece, rowid::bounds(part), out).await?
             }
             None => {
                 let select =
                     crate::subset::select_sql(&SqliteDialect, &table.name, &names, selection);
-                blocking(move || read_whole(&conn, &select, &name, width, &out)).await?
+                let piece = Piece {
+                    select: Arc::from(select),
+                    name,
+                    width,
+                };
+                blocking(move || read_turn(&conn, &piece, None, &out))
+                    .await?
+                    .sent
             }
         };
         Ok(streamed)
     }
 }
 
-/// The rows of a piece, by rowid: the query of a turn (from its first rowid, `?1`, to the
-/// piece's last, `?2`, the rowid read first) and the piece's first and last rowid.
-struct Rowids {
+/// What a reader reads: its query, the table's name (for errors) and how many columns.
+struct Piece {
+    /// Read by rowid, it takes the turn's first rowid (`?1`) and the piece's last (`?2`)
+    /// and reads the rowid first; else it is read whole.
     select: Arc<str>,
-    bounds: (i64, i64),
+    name: String,
+    width: usize,
 }
 
 /// Where a turn on the connection left a piece.
 struct Turn {
     /// Rows and bytes of the batches sent during the turn.
     sent: Streamed,
-    /// A full batch the channel had no room for, to send once it has.
+    /// A full batch the channel had no room for, to send once it has (a turn by rowid).
     waiting: Option<Cells>,
-    /// The rowid of the last row read.
+    /// The rowid of the last row read (a turn by rowid).
     last: Option<i64>,
-    /// Whether the piece is read to its end (its last batch sent), or the writer failed.
+    /// Whether the piece is read to its end (its last batch sent or waiting), or the
+    /// writer failed.
     over: bool,
 }
 
-/// Reads a piece of a table in rowid order, in turns on the connection: a turn reads
-/// batches while the channel takes them, and gives the connection up with the first one
-/// it has no room for, so the reader of another table gets a turn while this one's rows
-/// wait to be masked and written. The next turn goes on from the rowid after the last.
+/// One turn on the connection. By rowid (`rows`: from the turn's first rowid to the
+/// piece's last), the turn reads batches while the channel takes them and ends with the
+/// first one it has no room for; whole (`None`), it waits for room, holding the
+/// connection until the query's last row.
+fn read_turn(
+    conn: &Mutex<Connection>,
+    piece: &Piece,
+    rows: Option<(i64, i64)>,
+    out: &mpsc::Sender<Cells>,
+) -> Result<Turn, Error> {
+    let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+    let failed = |error| Error::query(format!("reading {}", piece.name))(error);
+    let mut statement = conn.prepare_cached(&piece.select).map_err(failed)?;
+    let mut found = match rows {
+        Some((from, until)) => statement.query([from, until]),
+        None => statement.query([]),
+    }
+    .map_err(failed)?;
+    // The columns copied follow the rowid, when it is read.
+    let first = usize::from(rows.is_some());
+    let mut turn = Turn {
+        sent: Streamed::default(),
+        waiting: None,
+        last: None,
+        over: false,
+    };
+    let mut batch = Cells::with_capacity(piece.width, BATCH_ROWS);
+    loop {
+        let row = found.next().map_err(failed)?;
+        if let Some(row) = row {
+            if rows.is_some() {
+                turn.last = Some(row.get::<_, i64>(0).map_err(failed)?);
+            }
+            batch
+                .try_push_row((first..first + piece.width).map(|i| row.get_ref(i).map(cell)))
+                .map_err(failed)?;
+            if (batch.rows as usize) < BATCH_ROWS {
+                continue;
+            }
+        } else if batch.rows == 0 {
+            turn.over = true;
+            return Ok(turn);
+        }
+        let (sent, bytes) = (batch.rows, batch.source_bytes);
+        let next = batch.empty_like();
+        let full = std::mem::replace(&mut batch, next);
+        let taken = match out.try_send(full) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(full)) if rows.is_some() => {
+                turn.waiting = Some(full);
+                false
+            }
+            Err(mpsc::error::TrySendError::Full(full)) => out.blocking_send(full).is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        if taken {
+            turn.sent.rows += sent;
+            turn.sent.bytes += bytes;
+        } else if turn.waiting.is_none() {
+            // The writer failed; its error is the one reported.
+            turn.over = true;
+        }
+        if row.is_none() {
+            turn.over = true;
+        }
+        if turn.over || turn.waiting.is_some() {
+            return Ok(turn);
+        }
+    }
+}
+
+/// Reads a piece of a table in rowid order, from `from` to `until`, in turns on the
+/// connection (see [`read_turn`]): while this piece's rows wait to be masked and
+/// written, the reader of another gets a turn. Each turn goes on from the rowid after
+/// the last one read.
 async fn read_by_rowid(
     conn: Arc<Mutex<Connection>>,
-    rows: Rowids,
-    name: String,
-    width: usize,
+    piece: Piece,
+    (mut from, until): (i64, i64),
     out: mpsc::Sender<Cells>,
 ) -> Result<Streamed, Error> {
-    let Rowids {
-        select,
-        bounds: (mut from, until),
-    } = rows;
+    let piece = Arc::new(piece);
     let mut streamed = Streamed::default();
     loop {
-        let (conn, select, name, sender) = (
-            Arc::clone(&conn),
-            Arc::clone(&select),
-            name.clone(),
-            out.clone(),
-        );
-        let turn = blocking(move || {
-            let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let failed = |error| Error::query(format!("reading {name}"))(error);
-            let mut statement = conn.prepare_cached(&select).map_err(failed)?;
-            let mut rows = statement.query([from, until]).map_err(failed)?;
-            let mut turn = Turn {
-                sent: Streamed::default(),
-                waiting: None,
-                last: None,
-                over: false,
-            };
-            let mut batch = Cells::with_capacity(width, BATCH_ROWS);
-            loop {
-                let row = rows.next().map_err(failed)?;
-                if let Some(row) = row {
-                    turn.last = Some(row.get::<_, i64>(0).map_err(failed)?);
-                    batch
-                        .try_push_row((1..=width).map(|i| row.get_ref(i).map(cell)))
-                        .map_err(failed)?;
-                    if (batch.rows as usize) < BATCH_ROWS {
-                        continue;
-                    }
-                } else if batch.rows == 0 {
-                    turn.over = true;
-                    return Ok(turn);
-                }
-                let (rows, bytes) = (batch.rows, batch.source_bytes);
-                let next = batch.empty_like();
-                match sender.try_send(std::mem::replace(&mut batch, next)) {
-                    Ok(()) => {
-                        turn.sent.rows += rows;
-                        turn.sent.bytes += bytes;
-                    }
-                    Err(mpsc::error::TrySendError::Full(full)) => turn.waiting = Some(full),
-                    // The writer failed; its error is the one reported.
-                    Err(mpsc::error::TrySendError::Closed(_)) => turn.over = true,
-                }
-                if row.is_none() {
-                    turn.over = true;
-                }
-                if turn.over || turn.waiting.is_some() {
-                    return Ok(turn);
-                }
-            }
-        })
-        .await?;
+        let (conn, turn_piece, sender) = (Arc::clone(&conn), Arc::clone(&piece), out.clone());
+        let turn =
+            blocking(move || read_turn(&conn, &turn_piece, Some((from, until)), &sender)).await?;
         streamed.rows += turn.sent.rows;
         streamed.bytes += turn.sent.bytes;
         if let Some(waiting) = turn.waiting {
@@ -208,43 +237,6 @@ async fn read_by_rowid(
             Some(last) => from = last + 1,
             None => break,
         }
-    }
-    Ok(streamed)
-}
-
-/// Reads a table in one statement, holding the connection throughout.
-fn read_whole(
-    conn: &Mutex<Connection>,
-    select: &str,
-    name: &str,
-    width: usize,
-    out: &mpsc::Sender<Cells>,
-) -> Result<Streamed, Error> {
-    let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-    let failed = |error| Error::query(format!("reading {name}"))(error);
-    let mut statement = conn.prepare(select).map_err(failed)?;
-    let mut rows = statement.query([]).map_err(failed)?;
-    let mut streamed = Streamed::default();
-    let mut batch = Cells::with_capacity(width, BATCH_ROWS);
-    while let Some(row) = rows.next().map_err(failed)? {
-        batch
-            .try_push_row((0..width).map(|i| row.get_ref(i).map(cell)))
-            .map_err(failed)?;
-        if batch.rows as usize == BATCH_ROWS {
-            let next = batch.empty_like();
-            let full = std::mem::replace(&mut batch, next);
-            streamed.rows += full.rows;
-            streamed.bytes += full.source_bytes;
-            if out.blocking_send(full).is_err() {
-                // The writer failed; its error is the one reported.
-                return Ok(streamed);
-            }
-        }
-    }
-    streamed.rows += batch.rows;
-    streamed.bytes += batch.source_bytes;
-    if batch.rows > 0 {
-        let _ = out.blocking_send(batch);
     }
     Ok(streamed)
 }
